@@ -1,0 +1,127 @@
+//! Decoding AMQP bodies, one case per way it can fail.
+
+use events::{BadBody, decode_body};
+use serde_json::{Value, json};
+
+const LIMIT: usize = 1024 * 1024;
+
+#[test]
+fn a_real_body_decodes_in_order() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/bus/buildsys.tag.json");
+    let document: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("bus file")).expect("JSON");
+    // What a Python publisher puts on the wire: json.dumps(body).
+    let wire = events::python_json_dumps(&document["body"]);
+    let body = decode_body(wire.as_bytes(), Some("utf-8"), LIMIT).expect("valid body");
+    assert_eq!(Value::Object(body.clone()), document["body"]);
+    assert_eq!(
+        body.keys().next().map(String::as_str),
+        Some("base_url"),
+        "key order is kept"
+    );
+}
+
+#[test]
+fn utf8_spellings_and_a_missing_encoding_are_accepted() {
+    for encoding in [
+        None,
+        Some("utf-8"),
+        Some("UTF-8"),
+        Some("utf8"),
+        Some("Utf8"),
+    ] {
+        let body =
+            decode_body("{\"a\": \"é\"}".as_bytes(), encoding, LIMIT).expect("UTF-8 is accepted");
+        assert_eq!(body.get("a"), Some(&json!("é")), "{encoding:?}");
+    }
+}
+
+#[test]
+fn too_large() {
+    let data = vec![b' '; 10 * 1024 * 1024];
+    let error = decode_body(&data, None, LIMIT).expect_err("over the limit");
+    assert_eq!(
+        error,
+        BadBody::TooLarge {
+            size: 10_485_760,
+            limit: 1_048_576
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "body is 10485760 bytes, over the 1048576-byte limit"
+    );
+    // The limit itself is allowed, and the size check comes before anything.
+    assert!(
+        decode_body(b"{}", Some("latin-1"), 1)
+            .is_err_and(|e| matches!(e, BadBody::TooLarge { size: 2, limit: 1 }))
+    );
+    assert!(decode_body(b"{}", None, 2).is_ok());
+}
+
+#[test]
+fn unsupported_encoding() {
+    let error = decode_body(b"{}", Some("latin-1"), LIMIT).expect_err("not UTF-8");
+    assert_eq!(error, BadBody::UnsupportedEncoding("latin-1".to_owned()));
+    assert_eq!(
+        error.to_string(),
+        "body has content-encoding \"latin-1\"; only UTF-8 is supported"
+    );
+    assert!(
+        decode_body(b"{}", Some(""), LIMIT)
+            .is_err_and(|e| matches!(e, BadBody::UnsupportedEncoding(_)))
+    );
+}
+
+#[test]
+fn not_utf8() {
+    let error = decode_body(b"{\"name\": \"\xff\"}", None, LIMIT).expect_err("bad byte");
+    assert_eq!(error, BadBody::NotUtf8 { valid_up_to: 10 });
+    assert_eq!(
+        error.to_string(),
+        "body is not valid UTF-8 (invalid byte at offset 10)"
+    );
+}
+
+#[test]
+fn not_json() {
+    let error = decode_body(b"", None, LIMIT).expect_err("empty");
+    assert_eq!(
+        error.to_string(),
+        "body is not JSON: EOF while parsing a value at line 1 column 0"
+    );
+    let error = decode_body(b"hello", None, LIMIT).expect_err("text");
+    assert_eq!(
+        error,
+        BadBody::NotJson("expected value at line 1 column 1".to_owned())
+    );
+    assert_eq!(
+        error.to_string(),
+        "body is not JSON: expected value at line 1 column 1"
+    );
+    // Python's json.loads refuses a BOM too.
+    assert!(
+        decode_body("\u{feff}{}".as_bytes(), None, LIMIT)
+            .is_err_and(|e| matches!(e, BadBody::NotJson(_)))
+    );
+}
+
+#[test]
+fn not_an_object() {
+    let cases: [(&[u8], &str); 5] = [
+        (b"[1, 2]", "array"),
+        (b"\"text\"", "string"),
+        (b"42", "number"),
+        (b"true", "boolean"),
+        (b"null", "null"),
+    ];
+    for (data, kind) in cases {
+        let error = decode_body(data, None, LIMIT).expect_err("not an object");
+        assert_eq!(error, BadBody::NotAnObject(kind));
+    }
+    assert_eq!(
+        BadBody::NotAnObject("array").to_string(),
+        "body is a JSON array, not an object"
+    );
+}

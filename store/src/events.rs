@@ -1,0 +1,237 @@
+//! The inbox of received messages.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+
+/// Where a recorded message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Bus,
+    Replay,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Bus => "bus",
+            Source::Replay => "replay",
+        }
+    }
+}
+
+/// Life cycle of an inbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Received,
+    Processed,
+    Skipped,
+    Failed,
+    Dead,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Received,
+        Status::Processed,
+        Status::Skipped,
+        Status::Failed,
+        Status::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Received => "received",
+            Status::Processed => "processed",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+/// A message about to be recorded. `body` is `None` exactly when the message
+/// is dead on arrival, and then `dead_reason` says why and `raw_body` keeps a
+/// prefix of what arrived.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub message_id: String,
+    pub topic: String,
+    pub headers: serde_json::Value,
+    pub body: Option<serde_json::Value>,
+    pub raw_body: Option<Vec<u8>>,
+    pub body_size: i32,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub source: Source,
+    pub queue: Option<String>,
+    pub priority: Option<i32>,
+    pub dead_reason: Option<String>,
+}
+
+/// Record a batch of messages in one statement. Messages whose id is already
+/// recorded are left as they are (redelivery, replay of known messages).
+/// Returns how many rows were new.
+pub async fn insert_batch(
+    executor: impl PgExecutor<'_>,
+    events: &[NewEvent],
+) -> Result<u64, sqlx::Error> {
+    let n = events.len();
+    let mut message_ids = Vec::with_capacity(n);
+    let mut topics = Vec::with_capacity(n);
+    let mut headers = Vec::with_capacity(n);
+    let mut bodies = Vec::with_capacity(n);
+    let mut raw_bodies = Vec::with_capacity(n);
+    let mut body_sizes = Vec::with_capacity(n);
+    let mut sent_ats = Vec::with_capacity(n);
+    let mut sources = Vec::with_capacity(n);
+    let mut queues = Vec::with_capacity(n);
+    let mut priorities = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut reasons = Vec::with_capacity(n);
+    for event in events {
+        message_ids.push(event.message_id.as_str());
+        topics.push(event.topic.as_str());
+        headers.push(&event.headers);
+        bodies.push(event.body.as_ref());
+        raw_bodies.push(event.raw_body.as_deref());
+        body_sizes.push(event.body_size);
+        sent_ats.push(event.sent_at);
+        sources.push(event.source.as_str());
+        queues.push(event.queue.as_deref());
+        priorities.push(event.priority);
+        statuses.push(if event.dead_reason.is_some() {
+            Status::Dead.as_str()
+        } else {
+            Status::Received.as_str()
+        });
+        reasons.push(event.dead_reason.as_deref());
+    }
+    // ON CONFLICT DO NOTHING also drops a repeat of an id within the batch.
+    let result = sqlx::query!(
+        r#"
+        INSERT INTO events (message_id, topic, headers, body, raw_body, body_size, sent_at,
+                            source, queue, priority, status, reason)
+        SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::bytea[],
+                             $6::int4[], $7::timestamptz[], $8::text[], $9::text[], $10::int4[],
+                             $11::text[], $12::text[])
+        ON CONFLICT (message_id) DO NOTHING
+        "#,
+        &message_ids as _,
+        &topics as _,
+        &headers as _,
+        &bodies as _,
+        &raw_bodies as _,
+        &body_sizes as _,
+        &sent_ats as _,
+        &sources as _,
+        &queues as _,
+        &priorities as _,
+        &statuses as _,
+        &reasons as _,
+    )
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// One inbox row as the API lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventSummary {
+    pub id: i64,
+    pub message_id: String,
+    pub topic: String,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub source: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// Filters of `GET /api/events`.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub topic: Option<String>,
+    pub status: Option<Status>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Newest first, `limit` rows after skipping `offset`.
+pub async fn list(
+    executor: impl PgExecutor<'_>,
+    filter: &EventFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<EventSummary>, sqlx::Error> {
+    sqlx::query_as!(
+        EventSummary,
+        r#"
+        SELECT id, message_id, topic, sent_at, received_at, source, status, reason
+        FROM events
+        WHERE ($1::text IS NULL OR topic = $1)
+          AND ($2::text IS NULL OR status = $2)
+          AND ($3::timestamptz IS NULL OR received_at >= $3)
+        ORDER BY id DESC
+        LIMIT $4 OFFSET $5
+        "#,
+        filter.topic.as_deref(),
+        filter.status.map(Status::as_str),
+        filter.since,
+        limit,
+        offset,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Everything recorded about one message, for `GET /api/events/{message_id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventDetail {
+    pub id: i64,
+    pub message_id: String,
+    pub topic: String,
+    pub headers: serde_json::Value,
+    pub body: Option<serde_json::Value>,
+    pub body_size: i32,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub source: String,
+    pub queue: Option<String>,
+    pub priority: Option<i32>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn get(
+    executor: impl PgExecutor<'_>,
+    message_id: &str,
+) -> Result<Option<EventDetail>, sqlx::Error> {
+    sqlx::query_as!(
+        EventDetail,
+        r#"
+        SELECT id, message_id, topic, headers, body, body_size, sent_at, received_at, source,
+               queue, priority, status, reason, processed_at
+        FROM events WHERE message_id = $1
+        "#,
+        message_id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Count of rows per status, for metrics and the status page.
+pub async fn count_by_status(
+    executor: impl PgExecutor<'_>,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT status, count(*) AS "count!" FROM events GROUP BY status ORDER BY status"#
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.count)).collect())
+}

@@ -1,0 +1,980 @@
+//! Configuration: built-in defaults for a local machine, then a TOML file,
+//! then `FEDORA_CI__<SECTION>__<KEY>` environment variables.
+//!
+//! The `[bus]` section takes the keys of a fedora-messaging `config.toml`, or
+//! `bus.config_file` names such a file, read as it is. Secrets can come from
+//! `*_file` keys; they are held in [`SecretString`] and never printed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "FEDORA_CI";
+
+/// The keys that take comma-separated lists when set from the environment.
+const ENV_LIST_KEYS: &[&str] = &[
+    "fedora_ci.enabled_projects",
+    "fedora_ci.disabled_projects",
+    "fedora_ci.enabled_tests",
+    "fedora_ci.disabled_projects_for_eln",
+    "fedora_ci.eln_packages",
+];
+
+/// A configuration problem, worded as one line that names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn key(key: &str, problem: impl std::fmt::Display) -> Self {
+        ConfigError(format!("{key}: {problem}"))
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: Database,
+    pub bus: Bus,
+    pub ingest: Ingest,
+    pub api: Api,
+    pub testing_farm: TestingFarm,
+    pub distgit: Distgit,
+    pub koji: Koji,
+    pub fas: Fas,
+    pub fedora_ci: FedoraCi,
+    pub sentry: Sentry,
+    pub service: Service,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    #[serde(serialize_with = "redact_url_password")]
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+/// The AMQP side, in fedora-messaging's vocabulary.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bus {
+    /// An existing fedora-messaging `config.toml`; its keys replace the ones below.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<PathBuf>,
+    #[serde(serialize_with = "redact_url_password")]
+    pub amqp_url: SecretString,
+    pub topic_prefix: String,
+    pub publish_exchange: String,
+    pub passive_declares: bool,
+    pub tls: Tls,
+    pub client_properties: BTreeMap<String, toml::Value>,
+    pub exchanges: BTreeMap<String, Exchange>,
+    pub queues: BTreeMap<String, Queue>,
+    pub bindings: Vec<Binding>,
+    pub qos: Qos,
+    /// AMQP heartbeat, unless the URL sets `heartbeat=`.
+    pub heartbeat_seconds: u16,
+    /// Reconnection backoff doubles from one second up to this cap.
+    pub reconnect_max_seconds: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub ca_cert: Option<PathBuf>,
+    pub certfile: Option<PathBuf>,
+    pub keyfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exchange {
+    #[serde(rename = "type", default = "default_exchange_type")]
+    pub kind: String,
+    #[serde(default = "yes")]
+    pub durable: bool,
+    #[serde(default)]
+    pub auto_delete: bool,
+    #[serde(default)]
+    pub arguments: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    #[serde(default = "yes")]
+    pub durable: bool,
+    #[serde(default)]
+    pub auto_delete: bool,
+    #[serde(default)]
+    pub exclusive: bool,
+    #[serde(default)]
+    pub arguments: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    /// Without a queue, the binding applies to the server-named queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    pub exchange: String,
+    pub routing_keys: Vec<String>,
+    #[serde(default)]
+    pub arguments: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Qos {
+    #[serde(default)]
+    pub prefetch_size: u32,
+    #[serde(default = "default_prefetch")]
+    pub prefetch_count: u16,
+}
+
+/// How received messages are written to the inbox.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ingest {
+    /// Bodies larger than this are recorded as dead, not parsed.
+    pub max_body_bytes: usize,
+    /// At most this many messages go into one INSERT and one acknowledgement.
+    pub batch_size: usize,
+    /// How long a partial batch may wait for more messages.
+    pub batch_wait_ms: u64,
+    /// Writes to an unreachable database are retried, with backoff up to this cap.
+    pub retry_max_seconds: u64,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    pub listen: String,
+    pub public_url: String,
+    #[serde(serialize_with = "redact_secret")]
+    pub admin_token: Option<SecretString>,
+    pub admin_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingFarm {
+    pub api_url: String,
+    #[serde(serialize_with = "redact_secret")]
+    pub token: Option<SecretString>,
+    pub token_file: Option<PathBuf>,
+    #[serde(serialize_with = "redact_secret")]
+    pub webhook_token: Option<SecretString>,
+    pub webhook_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Distgit {
+    pub url: String,
+    /// Where the dist-git API is called; defaults to `url`.
+    pub api_url: Option<String>,
+    #[serde(serialize_with = "redact_secret")]
+    pub token: Option<SecretString>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Koji {
+    pub hub_url: String,
+    pub web_url: String,
+    pub auth: KojiAuth,
+    pub principal: Option<String>,
+    pub keytab: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KojiAuth {
+    Kerberos,
+    None,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fas {
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FedoraCi {
+    pub deployment: String,
+    pub check_name_prefix: String,
+    pub comment_prefix: String,
+    pub run_by_default: bool,
+    pub enabled_projects: Vec<String>,
+    pub disabled_projects: Vec<String>,
+    pub enabled_tests: Vec<String>,
+    pub disabled_projects_for_eln: Vec<String>,
+    pub eln_packages: Vec<String>,
+    pub eln_packages_url: Option<String>,
+    pub tests: BTreeMap<String, TestRepo>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRepo {
+    pub url: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sentry {
+    #[serde(serialize_with = "redact_secret")]
+    pub dsn: Option<SecretString>,
+    pub environment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// After SIGTERM, in-flight work has this long to finish before the process exits.
+    pub shutdown_grace_seconds: u64,
+    /// `text` for people at a terminal, `json` for log collectors.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The tests Fedora CI runs after a successful scratch build (REFERENCE.md).
+pub const KNOWN_TESTS: &[&str] = &[
+    "installability",
+    "rpminspect",
+    "rpmlint",
+    "rmdepcheck",
+    "license-validate",
+    "custom",
+];
+
+/// Defaults for a developer machine: local PostgreSQL and RabbitMQ, no tokens
+/// (so every external service is in dry-run), production URLs for reads.
+const DEFAULTS: &str = r#"
+[database]
+url = "postgres://postgres@127.0.0.1:5432/fedora_ci"
+max_connections = 10
+
+[bus]
+amqp_url = "amqp://guest:guest@127.0.0.1:5672/%2F"
+topic_prefix = ""
+publish_exchange = "amq.topic"
+passive_declares = false
+heartbeat_seconds = 30
+reconnect_max_seconds = 60
+
+[bus.tls]
+
+[bus.client_properties]
+app = "fedora-ci-worker"
+app_url = "https://src.fedoraproject.org"
+
+[bus.exchanges."amq.topic"]
+type = "topic"
+durable = true
+auto_delete = false
+
+[bus.queues.fedora-ci-worker]
+durable = true
+auto_delete = false
+exclusive = false
+
+[[bus.bindings]]
+queue = "fedora-ci-worker"
+exchange = "amq.topic"
+routing_keys = [
+    "org.fedoraproject.*.pagure.pull-request.#",
+    "org.fedoraproject.*.pagure.git.receive",
+    "org.fedoraproject.*.git.receive",
+    "org.fedoraproject.*.buildsys.task.state.change",
+    "org.fedoraproject.*.buildsys.build.state.change",
+    "org.fedoraproject.*.buildsys.tag",
+    "org.fedoraproject.*.bodhi.update.status.testing.koji-build-group.build.complete",
+]
+
+[bus.qos]
+prefetch_size = 0
+prefetch_count = 1000
+
+[ingest]
+max_body_bytes = 1048576
+batch_size = 500
+batch_wait_ms = 5
+retry_max_seconds = 30
+
+[api]
+listen = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080"
+
+[testing_farm]
+api_url = "https://api.testing-farm.io/v0.1"
+
+[distgit]
+url = "https://src.fedoraproject.org"
+
+[koji]
+hub_url = "https://koji.fedoraproject.org/kojihub"
+web_url = "https://koji.fedoraproject.org/koji"
+auth = "kerberos"
+
+[fas]
+url = "https://fasjson.fedoraproject.org"
+
+[fedora_ci]
+deployment = "prod"
+check_name_prefix = "Fedora CI"
+comment_prefix = "/packit-ci"
+run_by_default = true
+enabled_projects = []
+disabled_projects = []
+enabled_tests = ["installability", "rpminspect", "rpmlint", "rmdepcheck", "license-validate", "custom"]
+disabled_projects_for_eln = []
+eln_packages = []
+
+[fedora_ci.tests]
+
+[sentry]
+
+[service]
+shutdown_grace_seconds = 25
+log_format = "text"
+"#;
+
+/// Where the configuration file comes from: `--config`, else `$FEDORA_CI_CONFIG`
+/// (clap fills that in), else none.
+pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+    load_with_env(file, None)
+}
+
+/// [`load`] with an explicit environment, for tests.
+pub fn load_with_env(
+    file: Option<&Path>,
+    env: Option<std::collections::HashMap<String, String>>,
+) -> Result<Settings, ConfigError> {
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+    if let Some(file) = file {
+        if !file.is_file() {
+            return Err(ConfigError(format!(
+                "--config: {} does not exist or is not a file",
+                file.display()
+            )));
+        }
+        builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+    }
+    let mut environment = config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",");
+    for key in ENV_LIST_KEYS {
+        environment = environment.with_list_parse_key(key);
+    }
+    if let Some(env) = env {
+        environment = environment.source(Some(env.into_iter().collect()));
+    }
+    let merged = builder
+        .add_source(environment)
+        .build()
+        .map_err(|e| ConfigError(e.to_string()))?;
+    let mut settings: Settings = merged
+        .try_deserialize()
+        .map_err(|e| ConfigError(e.to_string()))?;
+    settings.resolve(file.and_then(Path::parent))?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+impl Settings {
+    /// Fill in what other keys imply: secrets from files, the fedora-messaging file.
+    fn resolve(&mut self, config_dir: Option<&Path>) -> Result<(), ConfigError> {
+        if let Some(path) = self.bus.config_file.clone() {
+            let path = relative_to(config_dir, &path);
+            let fm = FedoraMessagingConfig::read(&path)?;
+            fm.apply(&mut self.bus);
+            self.bus.config_file = Some(path);
+        }
+        read_secret_file(
+            "api.admin_token",
+            &mut self.api.admin_token,
+            &self.api.admin_token_file,
+        )?;
+        read_secret_file(
+            "testing_farm.token",
+            &mut self.testing_farm.token,
+            &self.testing_farm.token_file,
+        )?;
+        read_secret_file(
+            "testing_farm.webhook_token",
+            &mut self.testing_farm.webhook_token,
+            &self.testing_farm.webhook_token_file,
+        )?;
+        read_secret_file(
+            "distgit.token",
+            &mut self.distgit.token,
+            &self.distgit.token_file,
+        )?;
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_url(
+            "database.url",
+            self.database.url.expose_secret(),
+            &["postgres", "postgresql"],
+        )?;
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::key(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        self.bus.validate()?;
+        if self.ingest.batch_size == 0 {
+            return Err(ConfigError::key("ingest.batch_size", "must be at least 1"));
+        }
+        if self.ingest.max_body_bytes == 0 {
+            return Err(ConfigError::key(
+                "ingest.max_body_bytes",
+                "must be at least 1",
+            ));
+        }
+        self.api
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| {
+                ConfigError::key(
+                    "api.listen",
+                    format!(
+                        "{:?} is not an address like 127.0.0.1:8080 ({e})",
+                        self.api.listen
+                    ),
+                )
+            })?;
+        check_url("api.public_url", &self.api.public_url, &["http", "https"])?;
+        check_url(
+            "testing_farm.api_url",
+            &self.testing_farm.api_url,
+            &["http", "https"],
+        )?;
+        check_url("distgit.url", &self.distgit.url, &["http", "https"])?;
+        if let Some(api_url) = &self.distgit.api_url {
+            check_url("distgit.api_url", api_url, &["http", "https"])?;
+        }
+        check_url("koji.hub_url", &self.koji.hub_url, &["http", "https"])?;
+        check_url("koji.web_url", &self.koji.web_url, &["http", "https"])?;
+        if self.koji.auth == KojiAuth::Kerberos
+            && let Some(keytab) = &self.koji.keytab
+            && !keytab.is_file()
+        {
+            return Err(ConfigError::key(
+                "koji.keytab",
+                format!("{} does not exist or is not a file", keytab.display()),
+            ));
+        }
+        check_url("fas.url", &self.fas.url, &["http", "https"])?;
+        for test in &self.fedora_ci.enabled_tests {
+            if !KNOWN_TESTS.contains(&test.as_str()) {
+                return Err(ConfigError::key(
+                    "fedora_ci.enabled_tests",
+                    format!(
+                        "unknown test {test:?}; known tests: {}",
+                        KNOWN_TESTS.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (name, repo) in &self.fedora_ci.tests {
+            if !KNOWN_TESTS.contains(&name.as_str()) {
+                return Err(ConfigError::key(
+                    &format!("fedora_ci.tests.{name}"),
+                    format!("unknown test; known tests: {}", KNOWN_TESTS.join(", ")),
+                ));
+            }
+            check_url(
+                &format!("fedora_ci.tests.{name}.url"),
+                &repo.url,
+                &["http", "https", "git"],
+            )?;
+        }
+        for (key, list) in [
+            (
+                "fedora_ci.enabled_projects",
+                &self.fedora_ci.enabled_projects,
+            ),
+            (
+                "fedora_ci.disabled_projects",
+                &self.fedora_ci.disabled_projects,
+            ),
+        ] {
+            for project in list {
+                check_url(key, project, &["http", "https"])?;
+            }
+        }
+        if let Some(url) = &self.fedora_ci.eln_packages_url {
+            check_url("fedora_ci.eln_packages_url", url, &["http", "https"])?;
+        }
+        if let Some(dsn) = &self.sentry.dsn {
+            dsn.expose_secret()
+                .parse::<sentry::types::Dsn>()
+                .map_err(|_| ConfigError::key("sentry.dsn", "is not a valid Sentry DSN"))?;
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets replaced by `<redacted>`.
+    pub fn redacted_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
+    }
+}
+
+impl Bus {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self
+            .amqp_uri()
+            .map_err(|e| ConfigError::key("bus.amqp_url", e))?;
+        let tls = &self.tls;
+        for (key, path) in [
+            ("bus.tls.ca_cert", &tls.ca_cert),
+            ("bus.tls.certfile", &tls.certfile),
+            ("bus.tls.keyfile", &tls.keyfile),
+        ] {
+            if let Some(path) = path
+                && let Err(e) = std::fs::metadata(path)
+            {
+                return Err(ConfigError::key(key, format!("{}: {e}", path.display())));
+            }
+        }
+        if tls.certfile.is_some() != tls.keyfile.is_some() {
+            return Err(ConfigError::key(
+                "bus.tls",
+                "certfile and keyfile go together: set both or neither",
+            ));
+        }
+        if tls.certfile.is_some() && url.scheme != lapin::uri::AMQPScheme::AMQPS {
+            return Err(ConfigError::key(
+                "bus.amqp_url",
+                "a client certificate is configured (bus.tls.certfile), so the URL must be amqps://",
+            ));
+        }
+        for (i, binding) in self.bindings.iter().enumerate() {
+            if binding.routing_keys.is_empty() {
+                return Err(ConfigError::key(
+                    &format!("bus.bindings[{i}].routing_keys"),
+                    "is empty: the queue would receive nothing",
+                ));
+            }
+            match &binding.queue {
+                Some(queue) if !self.queues.contains_key(queue) => {
+                    return Err(ConfigError::key(
+                        &format!("bus.bindings[{i}].queue"),
+                        format!("queue {queue:?} is not defined under bus.queues"),
+                    ));
+                }
+                None if self.queues.len() > 1 => {
+                    return Err(ConfigError::key(
+                        &format!("bus.bindings[{i}].queue"),
+                        "is required when several queues are defined",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if self.queues.len() > 1 {
+            return Err(ConfigError::key(
+                "bus.queues",
+                "the service consumes from one queue; define at most one",
+            ));
+        }
+        if self.qos.prefetch_count == 0 {
+            return Err(ConfigError::key(
+                "bus.qos.prefetch_count",
+                "must be at least 1 (0 means unlimited and would let a backlog fill our memory)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The broker URL, with SASL EXTERNAL when a client certificate is configured
+    /// and our heartbeat unless the URL chose one.
+    pub fn amqp_uri(&self) -> Result<lapin::uri::AMQPUri, String> {
+        let mut uri: lapin::uri::AMQPUri = self
+            .amqp_url
+            .expose_secret()
+            .parse()
+            .map_err(|e: String| format!("not an AMQP URL: {e}"))?;
+        if self.tls.certfile.is_some() && uri.query.auth_mechanism.is_none() {
+            uri.query.auth_mechanism = Some(lapin::uri::SASLMechanism::External);
+        }
+        if uri.query.heartbeat.is_none() {
+            uri.query.heartbeat = Some(self.heartbeat_seconds);
+        }
+        Ok(uri)
+    }
+
+    /// The one queue the service consumes from, or `None` for a server-named queue.
+    pub fn queue(&self) -> Option<(&str, &Queue)> {
+        self.queues.iter().next().map(|(n, q)| (n.as_str(), q))
+    }
+
+    /// The AMQP URL with any password replaced, for logs.
+    pub fn display_url(&self) -> String {
+        redacted_url(self.amqp_url.expose_secret())
+    }
+}
+
+/// The parts of a fedora-messaging `config.toml` that concern the broker.
+/// Its other keys (`callback`, `consumer_config`, `log_config`, ...) belong to
+/// the Python consumer and are ignored.
+#[derive(Debug, Deserialize)]
+struct FedoraMessagingConfig {
+    #[serde(default = "fm_default_url")]
+    amqp_url: String,
+    #[serde(default)]
+    topic_prefix: String,
+    #[serde(default = "fm_default_exchange")]
+    publish_exchange: String,
+    #[serde(default)]
+    passive_declares: bool,
+    #[serde(default)]
+    tls: Tls,
+    #[serde(default)]
+    client_properties: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    exchanges: BTreeMap<String, Exchange>,
+    #[serde(default)]
+    queues: BTreeMap<String, Queue>,
+    #[serde(default)]
+    bindings: Vec<Binding>,
+    #[serde(default = "fm_default_qos")]
+    qos: Qos,
+}
+
+fn fm_default_url() -> String {
+    "amqp://".to_owned()
+}
+fn fm_default_exchange() -> String {
+    "amq.topic".to_owned()
+}
+fn fm_default_qos() -> Qos {
+    Qos {
+        prefetch_size: 0,
+        prefetch_count: 10,
+    }
+}
+
+impl FedoraMessagingConfig {
+    fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::key("bus.config_file", format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| {
+            ConfigError::key(
+                "bus.config_file",
+                format!("{}: {}", path.display(), one_line(&e.to_string())),
+            )
+        })
+    }
+
+    fn apply(self, bus: &mut Bus) {
+        bus.amqp_url = SecretString::from(self.amqp_url);
+        bus.topic_prefix = self.topic_prefix;
+        bus.publish_exchange = self.publish_exchange;
+        bus.passive_declares = self.passive_declares;
+        bus.tls = self.tls;
+        // fedora-messaging adds its own identification to what the file sets.
+        let mut client_properties = self.client_properties;
+        client_properties
+            .entry("product".to_owned())
+            .or_insert_with(|| toml::Value::String("fedora-ci-worker".to_owned()));
+        bus.client_properties = client_properties;
+        bus.exchanges = self.exchanges;
+        bus.queues = self.queues;
+        bus.bindings = self.bindings;
+        bus.qos = self.qos;
+    }
+}
+
+fn relative_to(dir: Option<&Path>, path: &Path) -> PathBuf {
+    match dir {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_owned(),
+    }
+}
+
+fn read_secret_file(
+    key: &str,
+    value: &mut Option<SecretString>,
+    file: &Option<PathBuf>,
+) -> Result<(), ConfigError> {
+    let Some(file) = file else { return Ok(()) };
+    if value.is_some() {
+        return Err(ConfigError::key(
+            key,
+            format!("both {key} and {key}_file are set; keep one"),
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        ConfigError::key(&format!("{key}_file"), format!("{}: {e}", file.display()))
+    })?;
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.is_empty() {
+        return Err(ConfigError::key(
+            &format!("{key}_file"),
+            format!("{} is empty", file.display()),
+        ));
+    }
+    *value = Some(SecretString::from(secret.to_owned()));
+    Ok(())
+}
+
+fn check_url(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    let url = url::Url::parse(value).map_err(|e| {
+        ConfigError::key(key, format!("{:?} is not a URL ({e})", redacted_url(value)))
+    })?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(ConfigError::key(
+            key,
+            format!(
+                "{:?} has scheme {:?}; expected {}",
+                redacted_url(value),
+                url.scheme(),
+                schemes.join(" or ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A URL with its password (if any) replaced, safe to log.
+pub fn redacted_url(value: &str) -> String {
+    match url::Url::parse(value) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("REDACTED"));
+            }
+            url.to_string()
+        }
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
+}
+
+fn redact_url_password<S: Serializer>(value: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redacted_url(value.expose_secret()))
+}
+
+fn redact_secret<S: Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => s.serialize_str("<redacted>"),
+        None => s.serialize_none(),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_exchange_type() -> String {
+    "topic".to_owned()
+}
+fn default_prefetch() -> u16 {
+    10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write test file");
+        path
+    }
+
+    fn error(file: Option<&Path>, vars: &[(&str, &str)]) -> String {
+        load_with_env(file, env(vars))
+            .expect_err("the configuration should be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_local() {
+        let settings = load_with_env(None, env(&[])).expect("defaults load");
+        assert_eq!(
+            settings.bus.display_url(),
+            "amqp://guest:REDACTED@127.0.0.1:5672/%2F"
+        );
+        assert_eq!(
+            settings.bus.queue().map(|(name, _)| name),
+            Some("fedora-ci-worker")
+        );
+        assert!(settings.testing_farm.token.is_none());
+        assert_eq!(settings.fedora_ci.comment_prefix, "/packit-ci");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write(
+            &dir,
+            "c.toml",
+            "[database]\nmax_connections = 3\n[api]\nlisten = \"0.0.0.0:9000\"\n",
+        );
+        let settings = load_with_env(
+            Some(&file),
+            env(&[
+                ("FEDORA_CI__DATABASE__MAX_CONNECTIONS", "7"),
+                (
+                    "FEDORA_CI__FEDORA_CI__DISABLED_PROJECTS",
+                    "https://src.fedoraproject.org/rpms/a,https://src.fedoraproject.org/rpms/b",
+                ),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(settings.database.max_connections, 7);
+        assert_eq!(settings.api.listen, "0.0.0.0:9000");
+        assert_eq!(settings.fedora_ci.disabled_projects.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: &[(&str, &str)] = &[
+            ("FEDORA_CI__DATABASE__MAX_CONNECTIONS", "many"),
+            ("FEDORA_CI__DATABASE__URL", "mysql://localhost/x"),
+            ("FEDORA_CI__API__LISTEN", "localhost"),
+            ("FEDORA_CI__BUS__AMQP_URL", "http://x"),
+            ("FEDORA_CI__BUS__QOS__PREFETCH_COUNT", "0"),
+            ("FEDORA_CI__KOJI__AUTH", "password"),
+        ];
+        for (var, value) in cases {
+            let key = var
+                .trim_start_matches("FEDORA_CI__")
+                .to_lowercase()
+                .replace("__", ".");
+            let message = error(None, &[(var, value)]);
+            assert!(
+                message.contains(&key),
+                "{var}={value}: {message:?} does not name {key}"
+            );
+            assert!(!message.contains('\n'), "one line: {message:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write(&dir, "c.toml", "[database]\nmax_conections = 3\n");
+        let message = error(Some(&file), &[]);
+        assert!(message.contains("max_conections"), "{message}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_never_print() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = write(&dir, "tf-token", "s3cr3t-tf\n");
+        let file = write(
+            &dir,
+            "c.toml",
+            &format!(
+                "[testing_farm]\ntoken_file = {:?}\n[database]\nurl = \"postgres://u:dbpass@h/db\"\n",
+                token.display()
+            ),
+        );
+        let settings = load_with_env(Some(&file), env(&[])).expect("loads");
+        assert_eq!(
+            settings
+                .testing_farm
+                .token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            Some("s3cr3t-tf".to_owned())
+        );
+        let shown = settings.redacted_toml();
+        assert!(!shown.contains("s3cr3t-tf"), "{shown}");
+        assert!(!shown.contains("dbpass"), "{shown}");
+        assert!(!format!("{settings:?}").contains("s3cr3t-tf"));
+        let missing = write(
+            &dir,
+            "d.toml",
+            "[distgit]\ntoken_file = \"/nonexistent/token\"\n",
+        );
+        assert!(error(Some(&missing), &[]).contains("distgit.token_file"));
+    }
+
+    /// The public-broker configuration that fedora-messaging ships
+    /// (configs/fedora.toml), byte for byte, with its certificate files beside it.
+    #[test]
+    fn reads_fedora_messaging_public_broker_config() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/fedora-messaging");
+        let settings = load_with_env(
+            None,
+            env(&[(
+                "FEDORA_CI__BUS__CONFIG_FILE",
+                data.join("fedora.toml").to_str().expect("utf-8 path"),
+            )]),
+        );
+        let message = settings
+            .expect_err("the certificates are under /etc/fedora-messaging, absent here")
+            .to_string();
+        assert!(
+            message.contains("bus.tls.ca_cert")
+                && message.contains("/etc/fedora-messaging/cacert.pem"),
+            "{message}"
+        );
+
+        let text = std::fs::read_to_string(data.join("fedora.toml")).expect("fedora.toml");
+        let fm: FedoraMessagingConfig = toml::from_str(&text).expect("parses");
+        let mut bus = load_with_env(None, env(&[])).expect("defaults").bus;
+        fm.apply(&mut bus);
+        assert_eq!(
+            bus.display_url(),
+            "amqps://fedora@rabbitmq.fedoraproject.org/%2Fpublic_pubsub"
+        );
+        let uri = bus.amqp_uri().expect("uri");
+        assert_eq!(
+            uri.query.auth_mechanism,
+            Some(lapin::uri::SASLMechanism::External)
+        );
+        assert_eq!(uri.vhost, "/public_pubsub");
+        assert!(bus.queues.is_empty(), "server-named queue");
+        assert_eq!(bus.bindings.len(), 1);
+        assert_eq!(bus.bindings[0].queue, None);
+        assert_eq!(bus.bindings[0].routing_keys, vec!["#".to_owned()]);
+        assert_eq!(bus.qos.prefetch_count, 25);
+        assert_eq!(
+            bus.tls.certfile,
+            Some(PathBuf::from("/etc/fedora-messaging/fedora-cert.pem"))
+        );
+    }
+}

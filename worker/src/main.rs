@@ -1,0 +1,115 @@
+//! `fedora-ci-worker`: Fedora CI for dist-git pull requests and builds.
+
+mod api;
+mod bus;
+mod config;
+mod ingest;
+mod replay;
+mod run;
+mod telemetry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Fedora CI: scratch builds and tests for dist-git, driven by the Fedora message bus"
+)]
+struct Cli {
+    /// Configuration file (TOML). Without one, built-in defaults for a local
+    /// machine apply; FEDORA_CI__<SECTION>__<KEY> variables override either.
+    #[arg(long, global = true, env = "FEDORA_CI_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service. Without role flags, every role runs in this process.
+    Run {
+        /// Consume the bus into the inbox.
+        #[arg(long)]
+        consumer: bool,
+        /// Serve the HTTP API.
+        #[arg(long)]
+        api: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration and print it, secrets redacted.
+    CheckConfig,
+    /// Record serialized messages (object, array, JSON Lines, datagrepper v2
+    /// page, legacy fedmsg) through the same inbox path as the bus.
+    Replay {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Publish serialized messages to the configured broker, as
+    /// fedora-messaging would (for local development).
+    Publish {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match config::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::CheckConfig = cli.command {
+        print!("{}", settings.redacted_toml());
+        eprintln!("configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    let _sentry = telemetry::init(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run { consumer, api } => {
+                let roles = if consumer || api {
+                    run::Roles { consumer, api }
+                } else {
+                    run::Roles {
+                        consumer: true,
+                        api: true,
+                    }
+                };
+                run::run(settings, roles).await.map(|()| true)
+            }
+            Command::Migrate => run::migrate_only(&settings).await.map(|()| true),
+            Command::Replay { files } => {
+                let pool = run::database(&settings).await?;
+                replay::replay(&settings, pool, &files).await
+            }
+            Command::Publish { files } => replay::publish(&settings, &files).await,
+            Command::CheckConfig => Ok(true),
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "failed");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
