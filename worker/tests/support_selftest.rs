@@ -351,3 +351,22 @@ async fn service_signals_logs_and_exit_status() {
     })
     .await
 }
+
+/// Drop of a Service during a panic prints the log tail (see the test's stderr)
+/// and kills the process without a second panic.
+#[tokio::test]
+#[should_panic(expected = "deliberate failure")]
+async fn service_drop_on_a_failing_test_prints_its_log() {
+    within(Duration::from_secs(30), async {
+        let mut service = Service::spawn_program(
+            Path::new("/bin/sh"),
+            &["-c", "echo marker-line-for-drop; exec sleep 30"],
+            &[],
+        );
+        service
+            .wait_for_log("marker-line-for-drop", Duration::from_secs(10))
+            .await;
+        panic!("deliberate failure");
+    })
+    .await
+}

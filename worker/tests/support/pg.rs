@@ -325,10 +325,10 @@ impl Drop for PrivatePostgres {
 /// `FCI_TEST_PG_BIN`, else the newest /usr/lib/postgresql/<version>/bin with initdb,
 /// else the directory of `initdb` on PATH.
 fn pg_bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("FCI_TEST_PG_BIN") {
-        if !dir.is_empty() {
-            return PathBuf::from(dir);
-        }
+    if let Ok(dir) = std::env::var("FCI_TEST_PG_BIN")
+        && !dir.is_empty()
+    {
+        return PathBuf::from(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()

@@ -156,10 +156,10 @@ fn local_ctl() -> Command {
     let mut cmd = Command::new(program);
     // The wrapper cd's to /var/lib/rabbitmq itself; keep ours harmless too.
     cmd.current_dir("/");
-    if let Ok(node) = std::env::var("FCI_TEST_RABBITMQ_NODE") {
-        if !node.is_empty() {
-            cmd.args(["-n", &node]);
-        }
+    if let Ok(node) = std::env::var("FCI_TEST_RABBITMQ_NODE")
+        && !node.is_empty()
+    {
+        cmd.args(["-n", &node]);
     }
     cmd
 }
@@ -344,6 +344,12 @@ impl PrivateRabbit {
         )
     }
 
+    fn lock_child(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.child
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn ctl_command(&self) -> Command {
         let mut cmd = Command::new(rabbit_sbin().join("rabbitmqctl"));
         Self::base_env(&mut cmd, self.dir.path(), &self.node);
@@ -373,14 +379,15 @@ impl PrivateRabbit {
         let deadline = Instant::now() + timeout;
         let addr = format!("127.0.0.1:{}", self.port);
         loop {
-            if let Ok(mut child) = self.child.lock() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "private RabbitMQ node {} exited ({status}) while starting\n{}",
-                        self.node,
-                        self.log()
-                    );
-                }
+            // Take the status first: panicking while holding the lock would
+            // poison it (Drop copes with that too, but needs no such help).
+            let exited = self.lock_child().try_wait().ok().flatten();
+            if let Some(status) = exited {
+                panic!(
+                    "private RabbitMQ node {} exited ({status}) while starting\n{}",
+                    self.node,
+                    self.log()
+                );
             }
             if tcp_probe(&addr, Duration::from_millis(500)).is_ok() {
                 break;
@@ -421,10 +428,9 @@ impl Drop for PrivateRabbit {
         // The child is the Erlang VM itself (see RUNNING_UNDER_SYSTEMD above):
         // SIGKILL stops the whole node; its helper processes exit with it and
         // epmd drops the registration when the connection closes.
-        if let Ok(mut child) = self.child.lock() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let mut child = self.lock_child();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
