@@ -1,0 +1,288 @@
+//! The service process against the local PostgreSQL and RabbitMQ: messages
+//! published to the bus are recorded once, bad ones are recorded as dead, and
+//! SIGTERM leaves nothing unrecorded.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{
+    Service, field_table, fm_properties, fresh_database, fresh_vhost, publish_raw, wait_until,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn config(database_url: &str, amqp_url: &str, port: u16, queue: &str) -> String {
+    format!(
+        r##"
+[database]
+url = "{database_url}"
+
+[bus]
+amqp_url = "{amqp_url}"
+
+[bus.queues]
+[bus.queues.{queue}]
+durable = true
+
+[[bus.bindings]]
+queue = "{queue}"
+exchange = "amq.topic"
+routing_keys = ["#"]
+
+[ingest]
+max_body_bytes = 1048576
+
+[api]
+listen = "127.0.0.1:{port}"
+"##
+    )
+}
+
+/// The default bindings name a queue `fedora-ci-worker`; tests replace the
+/// whole `[bus]` queue table through the file, so they name their own.
+fn start(database_url: &str, amqp_url: &str) -> (Service, String) {
+    let port = support::free_port();
+    let service = Service::spawn(
+        &config(database_url, amqp_url, port, "fedora-ci-worker"),
+        &["run"],
+    );
+    (service, format!("http://127.0.0.1:{port}"))
+}
+
+async fn get(url: &str) -> Option<Value> {
+    let response = reqwest::get(url).await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+async fn ready(api: &str) {
+    wait_until(
+        Duration::from_secs(60),
+        "the service to be ready",
+        || async { get(&format!("{api}/api/readyz")).await },
+    )
+    .await;
+}
+
+fn headers(topic_user: &str) -> Value {
+    json!({
+        "fedora_messaging_schema": "pagure.pull-request.new",
+        "fedora_messaging_schema_package": "pagure_messages",
+        "fedora_messaging_severity": 20,
+        "sent-at": "2026-11-22T21:24:17+00:00",
+        "priority": 0,
+        format!("fedora_messaging_user_{topic_user}"): true,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_published_three_times_is_recorded_once() {
+    tokio::time::timeout(TIMEOUT, async {
+        let db = fresh_database().await;
+        let vhost = fresh_vhost();
+        let (_service, api) = start(&db.url, &vhost.amqp_url);
+        ready(&api).await;
+
+        let topic = "org.fedoraproject.prod.pagure.pull-request.new";
+        let body = br#"{"agent": "zbyszek", "pullrequest": {"id": 2}}"#;
+        for _ in 0..3 {
+            publish_raw(
+                &vhost.amqp_url,
+                topic,
+                fm_properties(
+                    "f2924120-4a58-5fff-9100-2b7503797884",
+                    field_table(&headers("zbyszek")),
+                ),
+                body,
+            )
+            .await;
+        }
+        let events = wait_until(
+            Duration::from_secs(10),
+            "the message in /api/events",
+            || async {
+                get(&format!("{api}/api/events"))
+                    .await
+                    .filter(|e| e.as_array().is_some_and(|a| !a.is_empty()))
+            },
+        )
+        .await;
+        let list = events.as_array().expect("a list");
+        assert_eq!(
+            list[0]["message_id"],
+            "f2924120-4a58-5fff-9100-2b7503797884"
+        );
+        assert_eq!(list[0]["topic"], topic);
+        assert_eq!(list[0]["status"], "received");
+        // Give the two copies time to arrive, then count.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let pool = db.pool().await;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        assert_eq!(count, 1);
+        let detail = get(&format!(
+            "{api}/api/events/f2924120-4a58-5fff-9100-2b7503797884"
+        ))
+        .await
+        .expect("detail");
+        assert_eq!(
+            detail["body"],
+            json!({"agent": "zbyszek", "pullrequest": {"id": 2}})
+        );
+        assert_eq!(detail["headers"]["fedora_messaging_severity"], 20);
+        assert_eq!(detail["headers"]["fedora_messaging_user_zbyszek"], true);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_messages_are_dead_with_reasons_and_consumption_continues() {
+    tokio::time::timeout(TIMEOUT, async {
+        let db = fresh_database().await;
+        let vhost = fresh_vhost();
+        let (_service, api) = start(&db.url, &vhost.amqp_url);
+        ready(&api).await;
+
+        let topic = "org.fedoraproject.prod.buildsys.tag";
+        let good_headers = field_table(&headers("nforro"));
+        let large = {
+            let mut body = b"{\"x\": \"".to_vec();
+            body.resize(10 * 1024 * 1024, b'a');
+            body.extend_from_slice(b"\"}");
+            body
+        };
+        let poison: Vec<(&str, lapin::BasicProperties, Vec<u8>, &str)> = vec![
+            (
+                "bad-utf8",
+                fm_properties("bad-utf8", good_headers.clone()),
+                b"{\"a\": \"\xff\xfe\"}".to_vec(),
+                "UTF-8",
+            ),
+            (
+                "not-json",
+                fm_properties("not-json", good_headers.clone()),
+                b"this is not json".to_vec(),
+                "not JSON",
+            ),
+            (
+                "an-array",
+                fm_properties("an-array", good_headers.clone()),
+                b"[1, 2, 3]".to_vec(),
+                "array",
+            ),
+            (
+                "too-large",
+                fm_properties("too-large", good_headers.clone()),
+                large,
+                "limit",
+            ),
+            (
+                "no-headers",
+                lapin::BasicProperties::default().with_message_id("no-headers".into()),
+                b"{\"a\": 1}".to_vec(),
+                "no AMQP headers",
+            ),
+        ];
+        for (_, properties, body, _) in &poison {
+            publish_raw(&vhost.amqp_url, topic, properties.clone(), body).await;
+        }
+        publish_raw(
+            &vhost.amqp_url,
+            topic,
+            fm_properties("good-after", good_headers.clone()),
+            b"{\"ok\": true}",
+        )
+        .await;
+
+        let dead = wait_until(Duration::from_secs(20), "five dead events", || async {
+            get(&format!("{api}/api/events?status=dead&per_page=100"))
+                .await
+                .filter(|e| e.as_array().is_some_and(|a| a.len() == 5))
+        })
+        .await;
+        for (id, _, _, reason) in &poison {
+            let event = dead
+                .as_array()
+                .expect("list")
+                .iter()
+                .find(|e| e["message_id"] == *id)
+                .unwrap_or_else(|| panic!("{id} is not listed as dead: {dead}"));
+            let text = event["reason"].as_str().expect("a reason");
+            assert!(
+                text.contains(reason),
+                "{id}: reason {text:?} should mention {reason:?}"
+            );
+        }
+        let good = wait_until(
+            Duration::from_secs(10),
+            "the good message after the poison",
+            || async { get(&format!("{api}/api/events/good-after")).await },
+        )
+        .await;
+        assert_eq!(good["status"], "received");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_exits_zero_with_every_message_recorded() {
+    tokio::time::timeout(TIMEOUT, async {
+        let db = fresh_database().await;
+        let vhost = fresh_vhost();
+        let (mut service, api) = start(&db.url, &vhost.amqp_url);
+        ready(&api).await;
+        let messages: Vec<_> = (0..5000)
+            .map(|i| {
+                let id = format!("term-{i}");
+                (
+                    "org.fedoraproject.prod.buildsys.tag".to_owned(),
+                    fm_properties(&id, field_table(&headers("x"))),
+                    format!("{{\"n\": {i}}}").into_bytes(),
+                )
+            })
+            .collect();
+        support::publish_many(&vhost.amqp_url, messages).await;
+        service.sigterm();
+        let status = service
+            .wait_exit(Duration::from_secs(30))
+            .expect("the service exits within the grace period");
+        assert!(status.success(), "exit status {status:?}");
+
+        // What was not recorded before the exit is still on the queue: a
+        // second run records the rest, and nothing is recorded twice.
+        let (mut again, api) = start(&db.url, &vhost.amqp_url);
+        ready(&api).await;
+        let pool = db.pool().await;
+        wait_until(
+            Duration::from_secs(30),
+            "all 5000 messages recorded",
+            || {
+                let pool = pool.clone();
+                async move {
+                    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+                        .fetch_one(&pool)
+                        .await
+                        .ok()?;
+                    (n == 5000).then_some(())
+                }
+            },
+        )
+        .await;
+        again.sigterm();
+        assert!(
+            again
+                .wait_exit(Duration::from_secs(30))
+                .is_some_and(|s| s.success())
+        );
+    })
+    .await
+    .expect("test timed out");
+}
