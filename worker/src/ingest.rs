@@ -19,6 +19,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+/// A batch write that takes longer than this is abandoned and retried.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How many bytes of a dead body are kept for inspection.
 const RAW_BODY_KEPT: usize = 64 * 1024;
 
@@ -192,7 +195,12 @@ async fn write_with_retry(
     let mut failing_since: Option<Instant> = None;
     loop {
         let started = Instant::now();
-        match store::events::insert_batch(pool, &events).await {
+        // A connection can die without the socket saying so; do not wait on it forever.
+        let attempt =
+            tokio::time::timeout(WRITE_TIMEOUT, store::events::insert_batch(pool, &events))
+                .await
+                .unwrap_or_else(|_| Err(sqlx::Error::PoolTimedOut));
+        match attempt {
             Ok(new) => {
                 let seconds = started.elapsed().as_secs_f64();
                 metrics::histogram!("fedora_ci_inbox_write_seconds").record(seconds);

@@ -194,8 +194,11 @@ impl PrivatePostgres {
 
     fn try_start(&self) -> Result<(), String> {
         let options = format!(
+            // synchronous_commit stays on: a crash test must not lose commits
+            // the service was told were durable. fsync=off only skips the disk
+            // flush, which a killed server (not a crashed machine) does not need.
             "-p {} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off",
+             -c full_page_writes=off",
             self.port,
             self.dir.path().display()
         );

@@ -1,0 +1,213 @@
+//! A 20,000-message stream survives a broker restart, a database restart and
+//! SIGKILL of the service: every message ends up recorded exactly once.
+//! The broker and database here are private instances, so stopping them does
+//! not disturb the tests running beside these.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::{
+    PrivatePostgres, PrivateRabbit, Service, field_table, fm_properties, fresh_database_at,
+    publish_many, wait_until,
+};
+
+const MESSAGES: usize = 20_000;
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+fn config(database_url: &str, amqp_url: &str, port: u16) -> String {
+    format!(
+        r##"
+[database]
+url = "{database_url}"
+
+[bus]
+amqp_url = "{amqp_url}"
+reconnect_max_seconds = 2
+
+[[bus.bindings]]
+queue = "fedora-ci-worker"
+exchange = "amq.topic"
+routing_keys = ["#"]
+
+[ingest]
+retry_max_seconds = 1
+
+[api]
+listen = "127.0.0.1:{port}"
+"##
+    )
+}
+
+fn stream(prefix: &str) -> Vec<(String, lapin::BasicProperties, Vec<u8>)> {
+    let headers = field_table(&json!({
+        "fedora_messaging_schema": "base.message",
+        "fedora_messaging_severity": 20,
+        "sent-at": "2026-11-22T21:24:17+00:00",
+    }));
+    (0..MESSAGES)
+        .map(|i| {
+            (
+                "org.fedoraproject.prod.buildsys.tag".to_owned(),
+                fm_properties(&format!("{prefix}-{i}"), headers.clone()),
+                format!("{{\"n\": {i}, \"tag\": \"f44-updates-candidate\"}}").into_bytes(),
+            )
+        })
+        .collect()
+}
+
+async fn count(pool: &sqlx::PgPool) -> Option<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .ok()
+}
+
+async fn until_recorded(pool: &sqlx::PgPool, n: i64, what: &str) {
+    wait_until(Duration::from_secs(120), what, || async {
+        (count(pool).await? >= n).then_some(())
+    })
+    .await;
+}
+
+/// Each message id once, none missing.
+async fn assert_exactly_once(pool: &sqlx::PgPool, prefix: &str) {
+    let (rows, distinct): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT message_id) FROM events WHERE message_id LIKE $1",
+    )
+    .bind(format!("{prefix}-%"))
+    .fetch_one(pool)
+    .await
+    .expect("count");
+    assert_eq!(rows, MESSAGES as i64, "rows recorded");
+    assert_eq!(distinct, MESSAGES as i64, "distinct ids");
+}
+
+async fn started(service: &mut Service) {
+    service
+        .wait_for_log("consuming", Duration::from_secs(60))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broker_restart() {
+    tokio::time::timeout(TIMEOUT, async {
+        let rabbit = PrivateRabbit::start();
+        let db = support::fresh_database().await;
+        let pool = db.pool().await;
+        let mut service = Service::spawn(
+            &config(&db.url, &rabbit.amqp_url(), support::free_port()),
+            &["run", "--consumer"],
+        );
+        started(&mut service).await;
+        // Half the stream before the restart, half after: the second half
+        // arrives only if the consumer reconnects and re-declares.
+        let mut first = stream("broker");
+        let second = first.split_off(MESSAGES / 2);
+        publish_many(&rabbit.amqp_url(), first).await;
+        until_recorded(&pool, (MESSAGES / 2) as i64, "the first half recorded").await;
+        rabbit.stop_app();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        rabbit.start_app();
+        publish_many(&rabbit.amqp_url(), second).await;
+        until_recorded(
+            &pool,
+            MESSAGES as i64,
+            "the whole stream after the broker came back",
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_exactly_once(&pool, "broker").await;
+        assert!(
+            service.log().contains("reconnecting"),
+            "the service noticed the restart"
+        );
+        service.sigterm();
+        assert!(
+            service
+                .wait_exit(Duration::from_secs(30))
+                .is_some_and(|s| s.success())
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_restart() {
+    tokio::time::timeout(TIMEOUT, async {
+        let postgres = PrivatePostgres::start();
+        let vhost = support::fresh_vhost();
+        let db = fresh_database_at(&postgres.url()).await;
+        let mut service = Service::spawn(
+            &config(&db.url, &vhost.amqp_url, support::free_port()),
+            &["run", "--consumer"],
+        );
+        started(&mut service).await;
+        // Half the stream before the crash, half while the database is down.
+        let mut first = stream("database");
+        let second = first.split_off(MESSAGES / 2);
+        publish_many(&vhost.amqp_url, first).await;
+        {
+            let pool = db.pool().await;
+            until_recorded(&pool, (MESSAGES / 2) as i64, "the first half recorded").await;
+            pool.close().await;
+        }
+        postgres.stop_immediate();
+        publish_many(&vhost.amqp_url, second).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        postgres.start_again();
+        let pool = db.pool().await;
+        until_recorded(
+            &pool,
+            MESSAGES as i64,
+            "the whole stream after the database came back",
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_exactly_once(&pool, "database").await;
+        assert!(
+            service.log().contains("consumption pauses"),
+            "the writer saw the outage"
+        );
+        service.sigterm();
+        assert!(
+            service
+                .wait_exit(Duration::from_secs(30))
+                .is_some_and(|s| s.success())
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_and_restart() {
+    tokio::time::timeout(TIMEOUT, async {
+        let vhost = support::fresh_vhost();
+        let db = support::fresh_database().await;
+        let pool = db.pool().await;
+        let config = config(&db.url, &vhost.amqp_url, support::free_port());
+        let mut service = Service::spawn(&config, &["run", "--consumer"]);
+        started(&mut service).await;
+        publish_many(&vhost.amqp_url, stream("kill")).await;
+        until_recorded(&pool, 2_000, "part of the stream recorded").await;
+        service.sigkill();
+        let recorded_at_kill = count(&pool).await.unwrap_or_default();
+        let mut again = Service::spawn(&config, &["run", "--consumer"]);
+        started(&mut again).await;
+        until_recorded(&pool, MESSAGES as i64, "the whole stream after the restart").await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_exactly_once(&pool, "kill").await;
+        eprintln!("{recorded_at_kill} of {MESSAGES} were recorded when the service was killed");
+        again.sigterm();
+        assert!(
+            again
+                .wait_exit(Duration::from_secs(30))
+                .is_some_and(|s| s.success())
+        );
+    })
+    .await
+    .expect("test timed out");
+}
