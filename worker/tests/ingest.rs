@@ -286,3 +286,76 @@ async fn sigterm_exits_zero_with_every_message_recorded() {
     .await
     .expect("test timed out");
 }
+
+/// Every real message of tests/data/bus/ goes out through `publish` and comes
+/// back through the consumer with its topic, headers and body unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn real_messages_round_trip_through_publish_and_the_consumer() {
+    tokio::time::timeout(TIMEOUT, async {
+        let db = fresh_database().await;
+        let vhost = fresh_vhost();
+        let port = support::free_port();
+        let config = config(&db.url, &vhost.amqp_url, port, "fedora-ci-worker");
+        let _service = Service::spawn(&config, &["run"]);
+        ready(&format!("http://127.0.0.1:{port}")).await;
+
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/bus");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("tests/data/bus")
+            .map(|entry| entry.expect("entry").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 17, "the real messages are there");
+        let mut args = vec!["publish".to_owned()];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut publish = Service::spawn(&config, &args);
+        let status = publish
+            .wait_exit(Duration::from_secs(60))
+            .expect("publish finishes");
+        assert!(status.success(), "publish failed: {}", publish.log());
+
+        let pool = db.pool().await;
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("read");
+            let envelope = events::parse_serialized(&text).expect("parses")[0]
+                .clone()
+                .expect("a message");
+            let id = envelope.id.as_str().to_owned();
+            let row: (String, Value, Option<Value>, String) = wait_until(
+                Duration::from_secs(10),
+                &format!("{} recorded", file.display()),
+                || {
+                    let (pool, id) = (pool.clone(), id.clone());
+                    async move {
+                        sqlx::query_as(
+                            "SELECT topic, headers, body, status FROM events WHERE message_id = $1",
+                        )
+                        .bind(&id)
+                        .fetch_optional(&pool)
+                        .await
+                        .ok()
+                        .flatten()
+                    }
+                },
+            )
+            .await;
+            let name = file.display();
+            assert_eq!(row.0, envelope.topic, "{name}: topic");
+            assert_eq!(
+                row.1,
+                Value::Object(envelope.headers.clone()),
+                "{name}: headers"
+            );
+            assert_eq!(
+                row.2,
+                Some(Value::Object(envelope.body.clone())),
+                "{name}: body"
+            );
+            assert_eq!(row.3, "received", "{name}: status");
+        }
+    })
+    .await
+    .expect("test timed out");
+}
