@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Service, fresh_database, fresh_vhost, wait_until};
+use support::{Service, fresh_database, fresh_vhost, get_json, service_config, wait_until};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -35,34 +35,6 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn config(database_url: &str, amqp_url: &str, port: u16) -> String {
-    format!(
-        r##"
-[database]
-url = "{database_url}"
-
-[bus]
-amqp_url = "{amqp_url}"
-
-[[bus.bindings]]
-queue = "fedora-ci-worker"
-exchange = "amq.topic"
-routing_keys = ["#"]
-
-[api]
-listen = "127.0.0.1:{port}"
-"##
-    )
-}
-
-async fn get(url: &str) -> Option<Value> {
-    let response = reqwest::get(url).await.ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    response.json().await.ok()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_from_fedora_messaging_is_listed_within_a_second_once() {
     tokio::time::timeout(TIMEOUT, async {
@@ -71,11 +43,11 @@ async fn a_message_from_fedora_messaging_is_listed_within_a_second_once() {
         let vhost = fresh_vhost();
         let port = support::free_port();
         let api = format!("http://127.0.0.1:{port}");
-        let _service = Service::spawn(&config(&db.url, &vhost.amqp_url, port), &["run"]);
+        let _service = Service::spawn(&service_config(&db.url, &vhost.amqp_url, port), &["run"]);
         wait_until(
             Duration::from_secs(60),
             "the service to be ready",
-            || async { get(&format!("{api}/api/readyz")).await },
+            || async { get_json(&format!("{api}/api/readyz")).await },
         )
         .await;
 
@@ -102,7 +74,7 @@ async fn a_message_from_fedora_messaging_is_listed_within_a_second_once() {
             Duration::from_secs(5),
             "the message in /api/events",
             || async {
-                let list = get(&format!("{api}/api/events?topic={topic}")).await?;
+                let list = get_json(&format!("{api}/api/events?topic={topic}")).await?;
                 list.as_array()?
                     .iter()
                     .find(|e| e["message_id"] == id.as_str())
@@ -115,7 +87,7 @@ async fn a_message_from_fedora_messaging_is_listed_within_a_second_once() {
         eprintln!("listed {seen_after:?} after the publisher returned");
         assert_eq!(event["topic"], topic);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let list = get(&format!("{api}/api/events")).await.expect("list");
+        let list = get_json(&format!("{api}/api/events")).await.expect("list");
         let copies = list
             .as_array()
             .expect("array")
@@ -155,7 +127,7 @@ async fn fedora_messaging_accepts_what_publish_sends() {
         args.extend(files.iter().map(|f| f.display().to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut publish = Service::spawn(
-            &config("postgres://unused@127.0.0.1/unused", &vhost.amqp_url, 1),
+            &service_config("postgres://unused@127.0.0.1/unused", &vhost.amqp_url, 1),
             &args,
         );
         let status = publish

@@ -8,62 +8,23 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Service, field_table, fm_properties, fresh_database, fresh_vhost, publish_raw, wait_until,
+    Service, field_table, fm_properties, fresh_database, fresh_vhost, get_json, publish_raw,
+    service_config, wait_until,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-fn config(database_url: &str, amqp_url: &str, port: u16, queue: &str) -> String {
-    format!(
-        r##"
-[database]
-url = "{database_url}"
-
-[bus]
-amqp_url = "{amqp_url}"
-
-[bus.queues]
-[bus.queues.{queue}]
-durable = true
-
-[[bus.bindings]]
-queue = "{queue}"
-exchange = "amq.topic"
-routing_keys = ["#"]
-
-[ingest]
-max_body_bytes = 1048576
-
-[api]
-listen = "127.0.0.1:{port}"
-"##
-    )
-}
-
-/// The default bindings name a queue `fedora-ci-worker`; tests replace the
-/// whole `[bus]` queue table through the file, so they name their own.
 fn start(database_url: &str, amqp_url: &str) -> (Service, String) {
     let port = support::free_port();
-    let service = Service::spawn(
-        &config(database_url, amqp_url, port, "fedora-ci-worker"),
-        &["run"],
-    );
+    let service = Service::spawn(&service_config(database_url, amqp_url, port), &["run"]);
     (service, format!("http://127.0.0.1:{port}"))
-}
-
-async fn get(url: &str) -> Option<Value> {
-    let response = reqwest::get(url).await.ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    response.json().await.ok()
 }
 
 async fn ready(api: &str) {
     wait_until(
         Duration::from_secs(60),
         "the service to be ready",
-        || async { get(&format!("{api}/api/readyz")).await },
+        || async { get_json(&format!("{api}/api/readyz")).await },
     )
     .await;
 }
@@ -105,7 +66,7 @@ async fn a_message_published_three_times_is_recorded_once() {
             Duration::from_secs(10),
             "the message in /api/events",
             || async {
-                get(&format!("{api}/api/events"))
+                get_json(&format!("{api}/api/events"))
                     .await
                     .filter(|e| e.as_array().is_some_and(|a| !a.is_empty()))
             },
@@ -126,7 +87,7 @@ async fn a_message_published_three_times_is_recorded_once() {
             .await
             .expect("count");
         assert_eq!(count, 1);
-        let detail = get(&format!(
+        let detail = get_json(&format!(
             "{api}/api/events/f2924120-4a58-5fff-9100-2b7503797884"
         ))
         .await
@@ -202,7 +163,7 @@ async fn poison_messages_are_dead_with_reasons_and_consumption_continues() {
         .await;
 
         let dead = wait_until(Duration::from_secs(20), "five dead events", || async {
-            get(&format!("{api}/api/events?status=dead&per_page=100"))
+            get_json(&format!("{api}/api/events?status=dead&per_page=100"))
                 .await
                 .filter(|e| e.as_array().is_some_and(|a| a.len() == 5))
         })
@@ -223,7 +184,7 @@ async fn poison_messages_are_dead_with_reasons_and_consumption_continues() {
         let good = wait_until(
             Duration::from_secs(10),
             "the good message after the poison",
-            || async { get(&format!("{api}/api/events/good-after")).await },
+            || async { get_json(&format!("{api}/api/events/good-after")).await },
         )
         .await;
         assert_eq!(good["status"], "received");
@@ -295,7 +256,7 @@ async fn real_messages_round_trip_through_publish_and_the_consumer() {
         let db = fresh_database().await;
         let vhost = fresh_vhost();
         let port = support::free_port();
-        let config = config(&db.url, &vhost.amqp_url, port, "fedora-ci-worker");
+        let config = service_config(&db.url, &vhost.amqp_url, port);
         let _service = Service::spawn(&config, &["run"]);
         ready(&format!("http://127.0.0.1:{port}")).await;
 

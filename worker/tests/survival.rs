@@ -10,34 +10,20 @@ use std::time::Duration;
 use serde_json::json;
 use support::{
     PrivatePostgres, PrivateRabbit, Service, field_table, fm_properties, fresh_database_at,
-    publish_many, wait_until,
+    publish_many, service_config, wait_until,
 };
 
 const MESSAGES: usize = 20_000;
 const TIMEOUT: Duration = Duration::from_secs(300);
 
-fn config(database_url: &str, amqp_url: &str, port: u16) -> String {
-    format!(
-        r##"
-[database]
-url = "{database_url}"
+/// Short backoffs so that recovery shows within the test's time.
+const ENV: &[(&str, &str)] = &[
+    ("FEDORA_CI__BUS__RECONNECT_MAX_SECONDS", "2"),
+    ("FEDORA_CI__INGEST__RETRY_MAX_SECONDS", "1"),
+];
 
-[bus]
-amqp_url = "{amqp_url}"
-reconnect_max_seconds = 2
-
-[[bus.bindings]]
-queue = "fedora-ci-worker"
-exchange = "amq.topic"
-routing_keys = ["#"]
-
-[ingest]
-retry_max_seconds = 1
-
-[api]
-listen = "127.0.0.1:{port}"
-"##
-    )
+fn spawn(config: &str) -> Service {
+    Service::spawn_with_env(config, &["run", "--consumer"], ENV)
 }
 
 fn stream(prefix: &str) -> Vec<(String, lapin::BasicProperties, Vec<u8>)> {
@@ -96,10 +82,11 @@ async fn broker_restart() {
         let rabbit = PrivateRabbit::start();
         let db = support::fresh_database().await;
         let pool = db.pool().await;
-        let mut service = Service::spawn(
-            &config(&db.url, &rabbit.amqp_url(), support::free_port()),
-            &["run", "--consumer"],
-        );
+        let mut service = spawn(&service_config(
+            &db.url,
+            &rabbit.amqp_url(),
+            support::free_port(),
+        ));
         started(&mut service).await;
         // Half the stream before the restart, half after: the second half
         // arrives only if the consumer reconnects and re-declares.
@@ -140,10 +127,11 @@ async fn database_restart() {
         let postgres = PrivatePostgres::start();
         let vhost = support::fresh_vhost();
         let db = fresh_database_at(&postgres.url()).await;
-        let mut service = Service::spawn(
-            &config(&db.url, &vhost.amqp_url, support::free_port()),
-            &["run", "--consumer"],
-        );
+        let mut service = spawn(&service_config(
+            &db.url,
+            &vhost.amqp_url,
+            support::free_port(),
+        ));
         started(&mut service).await;
         // Half the stream before the crash, half while the database is down.
         let mut first = stream("database");
@@ -188,14 +176,14 @@ async fn sigkill_and_restart() {
         let vhost = support::fresh_vhost();
         let db = support::fresh_database().await;
         let pool = db.pool().await;
-        let config = config(&db.url, &vhost.amqp_url, support::free_port());
-        let mut service = Service::spawn(&config, &["run", "--consumer"]);
+        let config = service_config(&db.url, &vhost.amqp_url, support::free_port());
+        let mut service = spawn(&config);
         started(&mut service).await;
         publish_many(&vhost.amqp_url, stream("kill")).await;
         until_recorded(&pool, 2_000, "part of the stream recorded").await;
         service.sigkill();
         let recorded_at_kill = count(&pool).await.unwrap_or_default();
-        let mut again = Service::spawn(&config, &["run", "--consumer"]);
+        let mut again = spawn(&config);
         started(&mut again).await;
         until_recorded(&pool, MESSAGES as i64, "the whole stream after the restart").await;
         tokio::time::sleep(Duration::from_secs(1)).await;

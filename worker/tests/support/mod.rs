@@ -71,3 +71,35 @@ where
         timeout.as_secs_f64()
     )
 }
+
+/// The service's configuration for a test: its own database and vhost, a
+/// durable queue `fedora-ci-worker` bound to every topic, the API on `port`.
+/// Other keys can be set with `FEDORA_CI__...` variables (`Service::spawn_with_env`).
+pub fn service_config(database_url: &str, amqp_url: &str, port: u16) -> String {
+    format!(
+        r##"
+[database]
+url = "{database_url}"
+
+[bus]
+amqp_url = "{amqp_url}"
+
+[[bus.bindings]]
+queue = "fedora-ci-worker"
+exchange = "amq.topic"
+routing_keys = ["#"]
+
+[api]
+listen = "127.0.0.1:{port}"
+"##
+    )
+}
+
+/// GET a JSON document; `None` on any failure or non-2xx answer, for polling.
+pub async fn get_json(url: &str) -> Option<serde_json::Value> {
+    let response = reqwest::get(url).await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
