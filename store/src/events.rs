@@ -76,9 +76,11 @@ pub struct NewEvent {
 /// Record a batch of messages in one statement. Messages whose id is already
 /// recorded are left as they are (redelivery, replay of known messages).
 /// Returns how many rows were new.
-pub async fn insert_batch(
+/// Takes owned events or references, so a caller that keeps its events
+/// (for acknowledgement after the commit) need not copy them.
+pub async fn insert_batch<E: std::borrow::Borrow<NewEvent>>(
     executor: impl PgExecutor<'_>,
-    events: &[NewEvent],
+    events: &[E],
 ) -> Result<u64, sqlx::Error> {
     let n = events.len();
     let mut message_ids = Vec::with_capacity(n);
@@ -94,6 +96,7 @@ pub async fn insert_batch(
     let mut statuses = Vec::with_capacity(n);
     let mut reasons = Vec::with_capacity(n);
     for event in events {
+        let event = event.borrow();
         message_ids.push(event.message_id.as_str());
         topics.push(event.topic.as_str());
         headers.push(&event.headers);

@@ -190,7 +190,7 @@ async fn write_with_retry(
     batch: &[Inbound],
     abort: &CancellationToken,
 ) -> Option<Totals> {
-    let events: Vec<NewEvent> = batch.iter().map(|item| item.event.clone()).collect();
+    let events: Vec<&NewEvent> = batch.iter().map(|item| &item.event).collect();
     let mut delay = Duration::from_millis(100);
     let mut failing_since: Option<Instant> = None;
     loop {
