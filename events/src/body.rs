@@ -2,7 +2,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::json_kind;
 
 /// Why an AMQP body cannot become a message. The `Display` text is what
 /// operators see as the reason a message was dead-lettered, so it says what
@@ -34,6 +33,11 @@ pub enum BadBody {
     /// "number", "boolean" or "null").
     #[error("body is a JSON {0}, not an object")]
     NotAnObject(&'static str),
+    /// Valid JSON with a NUL character (`\u0000`) in a string or a key.
+    /// Python accepts it, but PostgreSQL cannot store it in `jsonb` or `text`,
+    /// so such a body is kept as bytes and recorded as dead.
+    #[error("body contains a NUL character (\\u0000), which the inbox cannot store as JSON")]
+    ContainsNul,
 }
 
 /// Decode an AMQP body the way a fedora-messaging consumer does, with our size
@@ -49,12 +53,27 @@ pub enum BadBody {
 /// Known differences from Python's `json.loads`, all for documents no
 /// fedora-messaging publisher produces (its `json.dumps` never writes them):
 /// we reject `NaN`/`Infinity` literals, lone UTF-16 surrogates in escapes and
-/// nesting deeper than 128 levels, which Python would accept.
+/// nesting deeper than 128 levels, which Python would accept; and NUL
+/// characters, which Python accepts but PostgreSQL cannot store
+/// ([`BadBody::ContainsNul`]).
 pub fn decode_body(
     data: &[u8],
     content_encoding: Option<&str>,
     max_bytes: usize,
 ) -> Result<Map<String, Value>, BadBody> {
+    let text = check_body(data, content_encoding, max_bytes)?;
+    serde_json::from_str(text).map_err(|error| BadBody::NotJson(error.to_string()))
+}
+
+/// [`decode_body`]'s checks without building the body: returns the JSON text
+/// of the object (surrounding whitespace removed), for a caller that stores
+/// the text as it is. The ingest path uses this, so a message is parsed once
+/// (here, to validate it) and never turned into a tree and back into text.
+pub fn check_body<'a>(
+    data: &'a [u8],
+    content_encoding: Option<&str>,
+    max_bytes: usize,
+) -> Result<&'a str, BadBody> {
     if data.len() > max_bytes {
         return Err(BadBody::TooLarge {
             size: data.len(),
@@ -70,9 +89,37 @@ pub fn decode_body(
     let text = std::str::from_utf8(data).map_err(|error| BadBody::NotUtf8 {
         valid_up_to: error.valid_up_to(),
     })?;
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(body)) => Ok(body),
-        Ok(other) => Err(BadBody::NotAnObject(json_kind(&other))),
-        Err(error) => Err(BadBody::NotJson(error.to_string())),
+    let raw: &serde_json::value::RawValue =
+        serde_json::from_str(text).map_err(|error| BadBody::NotJson(error.to_string()))?;
+    let json = raw.get();
+    let kind = match json.as_bytes().first() {
+        Some(b'{') => None,
+        Some(b'[') => Some("array"),
+        Some(b'"') => Some("string"),
+        Some(b't' | b'f') => Some("boolean"),
+        Some(b'n') => Some("null"),
+        _ => Some("number"),
+    };
+    if let Some(kind) = kind {
+        return Err(BadBody::NotAnObject(kind));
     }
+    if json.contains("u0000") && has_nul(json) {
+        return Err(BadBody::ContainsNul);
+    }
+    Ok(json)
+}
+
+/// Whether a JSON document (known to be valid) has a NUL character in a key
+/// or a string. Only called when the text contains `u0000`, so the common
+/// case never builds a tree.
+fn has_nul(json: &str) -> bool {
+    fn walk(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(walk),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || walk(v)),
+            _ => false,
+        }
+    }
+    serde_json::from_str::<Value>(json).is_ok_and(|value| walk(&value))
 }

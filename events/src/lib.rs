@@ -37,7 +37,7 @@ mod id;
 mod pyjson;
 mod serialized;
 
-pub use body::{BadBody, decode_body};
+pub use body::{BadBody, check_body, decode_body};
 pub use envelope::{EntryError, Envelope, headers};
 pub use id::{MessageId, content_hash_id};
 pub use pyjson::python_json_dumps;
@@ -45,20 +45,8 @@ pub use serialized::{FormatError, parse_serialized};
 
 use serde_json::Value;
 
-/// The JSON type of a value, as a bare noun ("array", "string", ...), for
-/// error messages that say what was found instead of what was wanted.
-pub(crate) fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Like [`json_kind`] but with an article, to read well after "found".
+/// The JSON type of a value with an article ("an array", "a string", ...),
+/// to read well after "found".
 pub(crate) fn json_kind_with_article(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

@@ -1,6 +1,6 @@
 //! Decoding AMQP bodies, one case per way it can fail.
 
-use events::{BadBody, decode_body};
+use events::{BadBody, check_body, decode_body};
 use serde_json::{Value, json};
 
 const LIMIT: usize = 1024 * 1024;
@@ -123,5 +123,46 @@ fn not_an_object() {
     assert_eq!(
         BadBody::NotAnObject("array").to_string(),
         "body is a JSON array, not an object"
+    );
+}
+
+#[test]
+fn not_an_object_with_surrounding_whitespace() {
+    let cases: [(&[u8], &str); 4] = [
+        (b" \n[1]\n", "array"),
+        (b"\t-1.5 ", "number"),
+        (b" false", "boolean"),
+        (b"null\r\n", "null"),
+    ];
+    for (data, kind) in cases {
+        assert_eq!(
+            check_body(data, None, LIMIT),
+            Err(BadBody::NotAnObject(kind))
+        );
+    }
+}
+
+#[test]
+fn check_body_returns_the_object_text_as_sent() {
+    let text = check_body(b"  {\"b\": [1, 2.50], \"a\": {}}\n", Some("utf-8"), LIMIT)
+        .expect("an object");
+    assert_eq!(text, "{\"b\": [1, 2.50], \"a\": {}}");
+}
+
+#[test]
+fn nul_characters_are_refused_wherever_they_are() {
+    for data in [
+        &b"{\"a\": \"x\\u0000y\"}"[..],
+        b"{\"k\\u0000\": 1}",
+        b"{\"a\": [{\"b\": \"\\u0000\"}]}",
+    ] {
+        assert_eq!(check_body(data, None, LIMIT), Err(BadBody::ContainsNul));
+        assert_eq!(decode_body(data, None, LIMIT), Err(BadBody::ContainsNul));
+    }
+    // An escaped backslash before "u0000" is not a NUL character.
+    assert!(check_body(b"{\"a\": \"\\\\u0000\"}", None, LIMIT).is_ok());
+    assert_eq!(
+        BadBody::ContainsNul.to_string(),
+        "body contains a NUL character (\\u0000), which the inbox cannot store as JSON"
     );
 }

@@ -63,7 +63,8 @@ pub struct NewEvent {
     pub message_id: String,
     pub topic: String,
     pub headers: serde_json::Value,
-    pub body: Option<serde_json::Value>,
+    /// The JSON text of the body object, stored as `jsonb`.
+    pub body: Option<String>,
     pub raw_body: Option<Vec<u8>>,
     pub body_size: i32,
     pub sent_at: Option<DateTime<Utc>>,
@@ -100,7 +101,7 @@ pub async fn insert_batch<E: std::borrow::Borrow<NewEvent>>(
         message_ids.push(event.message_id.as_str());
         topics.push(event.topic.as_str());
         headers.push(&event.headers);
-        bodies.push(event.body.as_ref());
+        bodies.push(event.body.as_deref());
         raw_bodies.push(event.raw_body.as_deref());
         body_sizes.push(event.body_size);
         sent_ats.push(event.sent_at);
@@ -119,9 +120,10 @@ pub async fn insert_batch<E: std::borrow::Borrow<NewEvent>>(
         r#"
         INSERT INTO events (message_id, topic, headers, body, raw_body, body_size, sent_at,
                             source, queue, priority, status, reason)
-        SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::bytea[],
-                             $6::int4[], $7::timestamptz[], $8::text[], $9::text[], $10::int4[],
-                             $11::text[], $12::text[])
+        SELECT m, t, h, b::jsonb, rb, bs, sa, src, q, p, st, r
+        FROM UNNEST($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bytea[],
+                    $6::int4[], $7::timestamptz[], $8::text[], $9::text[], $10::int4[],
+                    $11::text[], $12::text[]) AS u(m, t, h, b, rb, bs, sa, src, q, p, st, r)
         ON CONFLICT (message_id) DO NOTHING
         "#,
         &message_ids as _,

@@ -24,3 +24,16 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
         .await
         .map(|_| ())
 }
+
+/// Whether the database refused the data itself (a data exception, an
+/// integrity violation, a value too large), as opposed to being unreachable
+/// or busy. Retrying the same data cannot succeed after such an error.
+pub fn is_data_error(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| ["22", "23", "54"].iter().any(|class| code.starts_with(class))),
+        sqlx::Error::Encode(_) => true,
+        _ => false,
+    }
+}

@@ -52,7 +52,7 @@ pub struct RawMessage<'a> {
 }
 
 /// Turn a delivery into an inbox row, dead (with the reason) if it is not a
-/// Fedora Messaging message.
+/// Fedora Messaging message or cannot be stored as one.
 pub fn from_delivery(raw: RawMessage<'_>, max_body_bytes: usize) -> NewEvent {
     let message_id = match raw.message_id {
         Some(id) if !id.is_empty() => id.to_owned(),
@@ -60,9 +60,9 @@ pub fn from_delivery(raw: RawMessage<'_>, max_body_bytes: usize) -> NewEvent {
         _ => events::content_hash_id(raw.topic, raw.body).0,
     };
     let body_size = i32::try_from(raw.body.len()).unwrap_or(i32::MAX);
-    let headers = raw.headers.clone().unwrap_or_default();
-    let decoded = events::decode_body(raw.body, raw.content_encoding, max_body_bytes);
-    let dead_reason = match (&decoded, &raw.headers) {
+    let mut headers = serde_json::Value::Object(raw.headers.clone().unwrap_or_default());
+    let checked = events::check_body(raw.body, raw.content_encoding, max_body_bytes);
+    let mut dead_reason = match (&checked, &raw.headers) {
         (Err(bad), _) => Some(bad.to_string()),
         (Ok(_), None) => Some(
             "no AMQP headers: every Fedora Messaging publisher sets fedora_messaging_severity \
@@ -71,8 +71,23 @@ pub fn from_delivery(raw: RawMessage<'_>, max_body_bytes: usize) -> NewEvent {
         ),
         (Ok(_), Some(_)) => None,
     };
+    // PostgreSQL stores no NUL character in text or jsonb: replace it, and
+    // keep the message as dead so that nobody acts on an altered copy.
+    let mut topic = raw.topic.to_owned();
+    let mut message_id = message_id;
+    for (what, changed) in [
+        ("the routing key", replace_nul_in_text(&mut topic)),
+        ("the message id", replace_nul_in_text(&mut message_id)),
+        ("a header", replace_nul(&mut headers)),
+    ] {
+        if changed && dead_reason.is_none() {
+            dead_reason = Some(format!(
+                "{what} contains a NUL character, which the inbox cannot store"
+            ));
+        }
+    }
     let raw_body = dead_reason.as_ref().map(|_| {
-        let keep = match &decoded {
+        let keep = match &checked {
             Err(BadBody::TooLarge { .. }) => 0,
             _ => raw.body.len().min(RAW_BODY_KEPT),
         };
@@ -81,9 +96,12 @@ pub fn from_delivery(raw: RawMessage<'_>, max_body_bytes: usize) -> NewEvent {
     let sent_at = sent_at(&headers);
     NewEvent {
         message_id,
-        topic: raw.topic.to_owned(),
-        headers: serde_json::Value::Object(headers),
-        body: decoded.ok().map(serde_json::Value::Object),
+        topic,
+        body: match (&checked, &dead_reason) {
+            (Ok(text), None) => Some((*text).to_owned()),
+            _ => None,
+        },
+        headers,
         raw_body,
         body_size,
         sent_at,
@@ -96,24 +114,75 @@ pub fn from_delivery(raw: RawMessage<'_>, max_body_bytes: usize) -> NewEvent {
 
 /// An entry of a replay file as an inbox row.
 pub fn from_envelope(envelope: &Envelope) -> NewEvent {
-    let body = serde_json::Value::Object(envelope.body.clone());
-    let body_size = serde_json::to_vec(&body).map_or(0, |b| b.len());
+    let text = serde_json::to_string(&envelope.body).unwrap_or_default();
+    let body_size = i32::try_from(text.len()).unwrap_or(i32::MAX);
+    let mut headers = serde_json::Value::Object(envelope.headers.clone());
+    let mut topic = envelope.topic.clone();
+    let mut message_id = envelope.id.0.clone();
+    let mut dead_reason = events::check_body(text.as_bytes(), None, usize::MAX)
+        .err()
+        .map(|bad| bad.to_string());
+    for (what, changed) in [
+        ("the topic", replace_nul_in_text(&mut topic)),
+        ("the message id", replace_nul_in_text(&mut message_id)),
+        ("a header", replace_nul(&mut headers)),
+    ] {
+        if changed && dead_reason.is_none() {
+            dead_reason = Some(format!(
+                "{what} contains a NUL character, which the inbox cannot store"
+            ));
+        }
+    }
+    let (body, raw_body) = match dead_reason {
+        None => (Some(text), None),
+        Some(_) => (None, Some(text.into_bytes())),
+    };
     NewEvent {
-        message_id: envelope.id.0.clone(),
-        topic: envelope.topic.clone(),
-        headers: serde_json::Value::Object(envelope.headers.clone()),
-        body: Some(body),
-        raw_body: None,
-        body_size: i32::try_from(body_size).unwrap_or(i32::MAX),
+        message_id,
+        topic,
         sent_at: envelope.sent_at().map(|t| t.with_timezone(&Utc)),
+        headers,
+        body,
+        raw_body,
+        body_size,
         source: Source::Replay,
         queue: envelope.queue.clone(),
         priority: envelope.priority.and_then(|p| i32::try_from(p).ok()),
-        dead_reason: None,
+        dead_reason,
     }
 }
 
-fn sent_at(headers: &serde_json::Map<String, serde_json::Value>) -> Option<DateTime<Utc>> {
+/// Replaces NUL characters in keys and strings with U+FFFD; whether any was found.
+fn replace_nul(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => replace_nul_in_text(s),
+        serde_json::Value::Array(items) => items.iter_mut().fold(false, |found, v| replace_nul(v) | found),
+        serde_json::Value::Object(map) => {
+            let mut found = false;
+            if map.keys().any(|k| k.contains('\0')) {
+                let old = std::mem::take(map);
+                *map = old
+                    .into_iter()
+                    .map(|(k, v)| (k.replace('\0', "\u{fffd}"), v))
+                    .collect();
+                found = true;
+            }
+            map.values_mut().fold(found, |found, v| replace_nul(v) | found)
+        }
+        _ => false,
+    }
+}
+
+fn replace_nul_in_text(text: &mut String) -> bool {
+    if text.contains('\0') {
+        *text = text.replace('\0', "\u{fffd}");
+        true
+    } else {
+        false
+    }
+}
+
+fn sent_at(headers: &serde_json::Value) -> Option<DateTime<Utc>> {
     let text = headers.get("sent-at")?.as_str()?;
     DateTime::parse_from_rfc3339(text)
         .ok()
@@ -166,7 +235,7 @@ pub async fn run_writer(
                 }
             }
         }
-        let Some(written) = write_with_retry(&pool, &config, &batch, &abort).await else {
+        let Some(written) = write_with_retry(&pool, &config, &mut batch, &abort).await else {
             // Shutting down with the database unreachable: the deliveries stay
             // unacknowledged and the broker hands them out again.
             warn!(
@@ -187,34 +256,26 @@ pub async fn run_writer(
 async fn write_with_retry(
     pool: &store::PgPool,
     config: &WriterConfig,
-    batch: &[Inbound],
+    batch: &mut [Inbound],
     abort: &CancellationToken,
 ) -> Option<Totals> {
-    let events: Vec<&NewEvent> = batch.iter().map(|item| &item.event).collect();
     let mut delay = Duration::from_millis(100);
     let mut failing_since: Option<Instant> = None;
     loop {
         let started = Instant::now();
-        // A connection can die without the socket saying so; do not wait on it forever.
-        let attempt =
-            tokio::time::timeout(WRITE_TIMEOUT, store::events::insert_batch(pool, &events))
-                .await
-                .unwrap_or_else(|_| Err(sqlx::Error::PoolTimedOut));
-        match attempt {
-            Ok(new) => {
+        match write_batch(pool, batch).await {
+            Ok(totals) => {
                 let seconds = started.elapsed().as_secs_f64();
                 metrics::histogram!("fedora_ci_inbox_write_seconds").record(seconds);
-                metrics::histogram!("fedora_ci_inbox_batch_size").record(events.len() as f64);
-                let dead = events.iter().filter(|e| e.dead_reason.is_some()).count();
-                let duplicates = events.len() as u64 - new;
+                metrics::histogram!("fedora_ci_inbox_batch_size").record(batch.len() as f64);
                 metrics::counter!("fedora_ci_inbox_messages_total", "outcome" => "recorded")
-                    .increment(new);
+                    .increment(totals.recorded);
                 metrics::counter!("fedora_ci_inbox_messages_total", "outcome" => "duplicate")
-                    .increment(duplicates);
-                metrics::counter!("fedora_ci_inbox_dead_total").increment(dead as u64);
+                    .increment(totals.duplicates);
+                metrics::counter!("fedora_ci_inbox_dead_total").increment(totals.dead);
                 let now = Utc::now();
-                for event in &events {
-                    if let Some(sent) = event.sent_at {
+                for item in batch.iter() {
+                    if let Some(sent) = item.event.sent_at {
                         let lag = (now - sent).num_milliseconds().max(0) as f64 / 1000.0;
                         metrics::histogram!("fedora_ci_inbox_lag_seconds").record(lag);
                     }
@@ -226,14 +287,13 @@ async fn write_with_retry(
                     );
                 }
                 debug!(
-                    batch = events.len(),
-                    new, duplicates, dead, "batch recorded"
+                    batch = batch.len(),
+                    new = totals.recorded,
+                    duplicates = totals.duplicates,
+                    dead = totals.dead,
+                    "batch recorded"
                 );
-                return Some(Totals {
-                    recorded: new,
-                    duplicates,
-                    dead: dead as u64,
-                });
+                return Some(totals);
             }
             Err(error) => {
                 metrics::counter!("fedora_ci_inbox_write_errors_total").increment(1);
@@ -242,7 +302,7 @@ async fn write_with_retry(
                 }
                 warn!(
                     %error,
-                    batch = events.len(),
+                    batch = batch.len(),
                     retry_in = ?delay,
                     "cannot record messages; consumption pauses until the database answers"
                 );
@@ -253,6 +313,92 @@ async fn write_with_retry(
                 delay = (delay * 2).min(config.retry_max);
             }
         }
+    }
+}
+
+/// One attempt at recording a batch. When the database refuses the batch's
+/// data (rather than being unreachable), the messages are recorded one by
+/// one, and each one it still refuses is recorded as dead with the
+/// database's reason, so one odd message never stops the inbox.
+async fn write_batch(pool: &store::PgPool, batch: &mut [Inbound]) -> Result<Totals, sqlx::Error> {
+    let events: Vec<&NewEvent> = batch.iter().map(|item| &item.event).collect();
+    match insert(pool, &events).await {
+        Ok(new) => Ok(Totals {
+            recorded: new,
+            duplicates: events.len() as u64 - new,
+            dead: events.iter().filter(|e| e.dead_reason.is_some()).count() as u64,
+        }),
+        Err(error) if store::is_data_error(&error) => {
+            warn!(%error, batch = batch.len(), "the database refused a batch; recording its messages one by one");
+            let mut totals = Totals::default();
+            for item in batch.iter_mut() {
+                let new = match insert(pool, &[&item.event]).await {
+                    Ok(new) => new,
+                    Err(error) if store::is_data_error(&error) => {
+                        warn!(
+                            message_id = %item.event.message_id,
+                            topic = %item.event.topic,
+                            %error,
+                            "the database refused a message: recording it as dead"
+                        );
+                        item.event = refused(&item.event, &error, true);
+                        match insert(pool, &[&item.event]).await {
+                            Err(error) if store::is_data_error(&error) => {
+                                item.event = refused(&item.event, &error, false);
+                                insert(pool, &[&item.event]).await?
+                            }
+                            other => other?,
+                        }
+                    }
+                    Err(error) => return Err(error),
+                };
+                totals.recorded += new;
+                totals.duplicates += 1 - new.min(1);
+                totals.dead += u64::from(item.event.dead_reason.is_some());
+            }
+            Ok(totals)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+async fn insert(pool: &store::PgPool, events: &[&NewEvent]) -> Result<u64, sqlx::Error> {
+    // A connection can die without the socket saying so; do not wait on it forever.
+    tokio::time::timeout(WRITE_TIMEOUT, store::events::insert_batch(pool, events))
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+}
+
+/// A message the database refused, as a dead row: the body kept as bytes,
+/// and the headers too unless `keep_headers` is false (when they were the
+/// problem).
+fn refused(event: &NewEvent, error: &sqlx::Error, keep_headers: bool) -> NewEvent {
+    let raw = match (&event.raw_body, &event.body) {
+        (Some(raw), _) => raw.clone(),
+        (None, Some(text)) => text.as_bytes().to_vec(),
+        (None, None) => Vec::new(),
+    };
+    let reason = match (&event.dead_reason, keep_headers) {
+        (Some(reason), false) => format!("{reason} (its headers could not be stored either)"),
+        (Some(reason), true) => format!("{reason}; the database refused it as it was: {error}"),
+        (None, _) => format!("the database refused to store it: {error}"),
+    };
+    NewEvent {
+        message_id: event.message_id.clone(),
+        topic: event.topic.clone(),
+        headers: if keep_headers {
+            event.headers.clone()
+        } else {
+            serde_json::Value::Object(serde_json::Map::new())
+        },
+        body: None,
+        raw_body: Some(raw[..raw.len().min(RAW_BODY_KEPT)].to_vec()),
+        body_size: event.body_size,
+        sent_at: event.sent_at,
+        source: event.source,
+        queue: event.queue.clone(),
+        priority: event.priority,
+        dead_reason: Some(reason),
     }
 }
 

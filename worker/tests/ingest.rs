@@ -150,6 +150,30 @@ async fn poison_messages_are_dead_with_reasons_and_consumption_continues() {
                 b"{\"a\": 1}".to_vec(),
                 "no AMQP headers",
             ),
+            // Python accepts these; PostgreSQL cannot store them as text or jsonb.
+            (
+                "nul-in-body",
+                fm_properties("nul-in-body", good_headers.clone()),
+                b"{\"a\": \"x\\u0000y\"}".to_vec(),
+                "NUL character",
+            ),
+            (
+                "nul-in-header",
+                fm_properties(
+                    "nul-in-header",
+                    field_table(&serde_json::json!({"sent-at": "2024-06-20T15:04:24+00:00", "x": "a\u{0}b"})),
+                ),
+                b"{\"a\": 1}".to_vec(),
+                "a header contains a NUL character",
+            ),
+            // Valid JSON that jsonb refuses: found only by the database, which
+            // makes the writer record the batch's messages one by one.
+            (
+                "numeric-overflow",
+                fm_properties("numeric-overflow", good_headers.clone()),
+                b"{\"n\": 1e1000000}".to_vec(),
+                "the database refused to store it",
+            ),
         ];
         for (_, properties, body, _) in &poison {
             publish_raw(&vhost.amqp_url, topic, properties.clone(), body).await;
@@ -162,10 +186,10 @@ async fn poison_messages_are_dead_with_reasons_and_consumption_continues() {
         )
         .await;
 
-        let dead = wait_until(Duration::from_secs(20), "five dead events", || async {
+        let dead = wait_until(Duration::from_secs(20), "eight dead events", || async {
             get_json(&format!("{api}/api/events?status=dead&per_page=100"))
                 .await
-                .filter(|e| e.as_array().is_some_and(|a| a.len() == 5))
+                .filter(|e| e.as_array().is_some_and(|a| a.len() == poison.len()))
         })
         .await;
         for (id, _, _, reason) in &poison {

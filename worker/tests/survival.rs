@@ -144,7 +144,9 @@ async fn database_restart() {
         }
         postgres.stop_immediate();
         publish_many(&vhost.amqp_url, second).await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Longer than the pool's 5 s acquire timeout, so that the writer's
+        // attempt fails (and says so) instead of just waiting for a connection.
+        tokio::time::sleep(Duration::from_secs(8)).await;
         postgres.start_again();
         let pool = db.pool().await;
         until_recorded(
