@@ -63,10 +63,13 @@ pub async fn run(
             .instrument(span)
             .await;
         match result {
-            Ok(Some(connection)) => {
+            Ok(Some((connection, channel))) => {
                 drop(tx);
                 writer_done.cancelled().await;
                 state.set(false);
+                // The channel first: closing the connection under an open
+                // channel makes lapin log a spurious error.
+                let _ = channel.close(200, "shutting down".into()).await;
                 let _ = connection.close(200, "shutting down".into()).await;
                 info!("consumer stopped");
                 return;
@@ -96,7 +99,7 @@ pub async fn run(
 }
 
 /// One connection's life. `Ok` means we were asked to stop (with the
-/// connection, still open for the pending acks) or the writer is gone.
+/// connection and channel, still open for the pending acks) or the writer is gone.
 async fn consume(
     bus: &Bus,
     max_body_bytes: usize,
@@ -104,7 +107,7 @@ async fn consume(
     state: &BusState,
     stop: &CancellationToken,
     session: u64,
-) -> anyhow::Result<Option<lapin::Connection>> {
+) -> anyhow::Result<Option<(lapin::Connection, lapin::Channel)>> {
     let connection = super::connect(bus, "consumer").await?;
     let channel = connection.create_channel().await?;
     channel
@@ -139,7 +142,7 @@ async fn consume(
                 let _ = channel
                     .basic_cancel(tag.as_str().into(), lapin::options::BasicCancelOptions::default())
                     .await;
-                return Ok(Some(connection));
+                return Ok(Some((connection, channel)));
             }
         };
         let delivery = match delivery {
