@@ -31,7 +31,9 @@ use lapin::{Connection, ConnectionProperties};
 use sqlx::Connection as _;
 
 #[derive(Parser)]
-#[command(about = "Ingest rate of fedora-ci-worker against a bare lapin loop, same broker, same run")]
+#[command(
+    about = "Ingest rate of fedora-ci-worker against a bare lapin loop, same broker, same run"
+)]
 struct Args {
     /// Messages in the backlog.
     #[arg(long, default_value_t = 100_000)]
@@ -49,10 +51,18 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/bus"))]
     data: PathBuf,
     /// A PostgreSQL database on the server where the run may create its own.
-    #[arg(long, env = "FCI_BENCH_PG_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(
+        long,
+        env = "FCI_BENCH_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
     pg_url: String,
     /// The broker, without a vhost; the run makes its own vhost there.
-    #[arg(long, env = "FCI_BENCH_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672")]
+    #[arg(
+        long,
+        env = "FCI_BENCH_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672"
+    )]
     amqp_url: String,
 }
 
@@ -113,7 +123,10 @@ async fn measure(
 
     declare_queues(amqp_url).await?;
     let config = work.join("config.toml");
-    std::fs::write(&config, service_config(&database.url, amqp_url, args.prefetch))?;
+    std::fs::write(
+        &config,
+        service_config(&database.url, amqp_url, args.prefetch),
+    )?;
     let log = work.join("service.log");
     run_worker(worker, &config, &["migrate"], &log)?;
 
@@ -170,7 +183,9 @@ async fn measure(
     );
     let leftover = queue_depth(amqp_url, SERVICE_QUEUE).await?;
     if leftover != 0 {
-        bail!("{leftover} messages are back in the queue after the service stopped: some were never acknowledged");
+        bail!(
+            "{leftover} messages are back in the queue after the service stopped: some were never acknowledged"
+        );
     }
     let ratio = service_rate / baseline_rate;
     println!("ratio      {ratio:.2} of the baseline rate (target: at least 0.50)");
@@ -397,11 +412,16 @@ async fn service(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let peak_rss_kb = peak_rss_kb(pid).unwrap_or(0);
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let status = child.wait()?;
     let elapsed = result?;
     if !status.success() {
-        bail!("the service exited with {status} after SIGTERM; see {}", log.display());
+        bail!(
+            "the service exited with {status} after SIGTERM; see {}",
+            log.display()
+        );
     }
     let (rows, distinct): (i64, i64) =
         sqlx::query_as("SELECT count(*), count(DISTINCT message_id) FROM events")
@@ -450,7 +470,10 @@ fn run_worker(worker: &Path, config: &Path, args: &[&str], log: &Path) -> anyhow
         .with_context(|| format!("starting {}", worker.display()))?;
     if !status.success() {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        bail!("fedora-ci-worker {} failed ({status}):\n{text}", args.join(" "));
+        bail!(
+            "fedora-ci-worker {} failed ({status}):\n{text}",
+            args.join(" ")
+        );
     }
     Ok(())
 }
@@ -466,7 +489,15 @@ impl Vhost {
         let name = format!("fci_bench_{}", uuid::Uuid::new_v4().simple());
         rabbitmqctl(&["add_vhost", &name])?;
         let vhost = Vhost { name };
-        rabbitmqctl(&["set_permissions", "-p", &vhost.name, "guest", ".*", ".*", ".*"])?;
+        rabbitmqctl(&[
+            "set_permissions",
+            "-p",
+            &vhost.name,
+            "guest",
+            ".*",
+            ".*",
+            ".*",
+        ])?;
         Ok(vhost)
     }
 }
@@ -484,7 +515,9 @@ fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
         .args(args)
         .current_dir("/")
         .output()
-        .context("running rabbitmqctl (is RabbitMQ installed and this user allowed to manage it?)")?;
+        .context(
+            "running rabbitmqctl (is RabbitMQ installed and this user allowed to manage it?)",
+        )?;
     if !output.status.success() {
         bail!(
             "rabbitmqctl {} failed: {}",

@@ -2,7 +2,6 @@
 
 use serde_json::{Map, Value};
 
-
 /// Why an AMQP body cannot become a message. The `Display` text is what
 /// operators see as the reason a message was dead-lettered, so it says what
 /// was found, not only what was expected.

@@ -36,6 +36,8 @@ mod envelope;
 mod id;
 mod pyjson;
 mod serialized;
+pub mod states;
+pub mod typed;
 
 pub use body::{BadBody, check_body, decode_body};
 pub use envelope::{EntryError, Envelope, headers};

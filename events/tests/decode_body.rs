@@ -144,8 +144,8 @@ fn not_an_object_with_surrounding_whitespace() {
 
 #[test]
 fn check_body_returns_the_object_text_as_sent() {
-    let text = check_body(b"  {\"b\": [1, 2.50], \"a\": {}}\n", Some("utf-8"), LIMIT)
-        .expect("an object");
+    let text =
+        check_body(b"  {\"b\": [1, 2.50], \"a\": {}}\n", Some("utf-8"), LIMIT).expect("an object");
     assert_eq!(text, "{\"b\": [1, 2.50], \"a\": {}}");
 }
 

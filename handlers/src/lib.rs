@@ -1,2 +1,87 @@
 //! The Fedora CI flows of SPEC §2: a recorded event in, decisions and jobs out.
-//! The flows arrive with the flows issue; the inbox they read is in `store`.
+//!
+//! [`handle`] reads one inbox row as a typed event and gives it to the one
+//! handler for its kind (the `match` below is the whole routing). A handler
+//! reads and updates the flow records, asks the [`checkers`] whether to act,
+//! records every decision with its reason, and creates the jobs that carry
+//! the decisions out, all on the caller's transaction: the decider commits
+//! them together with the event's new status, or not at all.
+//!
+//! No handler calls an external service. What a decision needs to know from
+//! one (is this user a packager, does the commit have `.fmf/version`, does the
+//! project have an `eln` branch) is a fact: a job looks it up, and the event
+//! waits and is decided again when the fact arrives.
+//!
+//! Handling an event twice creates nothing new: builds, runs and jobs are
+//! keyed by the decision that made them.
+
+mod comment;
+mod common;
+pub mod decider;
+mod facts;
+mod koji;
+mod pull_request;
+mod push;
+mod testing_farm;
+
+pub use common::{Context, Decided, EventRow};
+
+use events::typed::{self, Event};
+use sqlx::PgConnection;
+
+/// Decide what to do about one recorded event.
+pub async fn handle(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    row: &EventRow,
+) -> Result<Decided, sqlx::Error> {
+    let mut d = common::Decisions::new(row.id);
+    let Some(body) = &row.body else {
+        d.failed("inbox", "the event has no body to read");
+        return Ok(d.finish());
+    };
+    let event = match typed::parse(&row.topic, body) {
+        Ok(event) => event,
+        Err(error) => {
+            d.failed("parse", error.to_string());
+            return Ok(d.finish());
+        }
+    };
+    match &event {
+        Event::PullRequest { action, pr, .. } => {
+            pull_request::handle(conn, ctx, &mut d, *action, pr).await?;
+        }
+        Event::PullRequestComment { pr, comment } => {
+            comment::handle(conn, ctx, &mut d, pr, comment).await?;
+        }
+        Event::PullRequestFlag { username, .. } => d.skipped(
+            "flag",
+            None,
+            format!("a flag by {username:?}: flags are recorded, not acted on"),
+        ),
+        Event::Push(push) => push::handle(conn, ctx, &mut d, push).await?,
+        Event::KojiTask(task) => koji::task(conn, ctx, &mut d, task).await?,
+        Event::KojiBuild(build) => koji::build(conn, ctx, &mut d, build).await?,
+        Event::KojiTag(tag) => d.skipped(
+            "koji",
+            Some(tag.nvr.clone()),
+            format!("tagged into {}: tags do not start Fedora CI", tag.tag),
+        ),
+        Event::BodhiUpdateReady(update) => d.skipped(
+            "bodhi",
+            Some(update.update.clone()),
+            "tests of Bodhi updates (gating) are not run by this version of the service",
+        ),
+        Event::TestingFarmNotification { request_id } => {
+            testing_farm::notification(conn, &mut d, request_id).await?;
+        }
+        Event::TestingFarmRequest(request) => {
+            testing_farm::request_state(conn, ctx, &mut d, request).await?;
+        }
+        Event::Fact { key, value } => facts::arrived(conn, &mut d, key, value).await?,
+        Event::Unhandled { topic } => {
+            d.skipped("route", None, format!("no Fedora CI flow handles {topic}"))
+        }
+    }
+    Ok(d.finish())
+}

@@ -240,3 +240,67 @@ pub async fn count_by_status(
     .await?;
     Ok(rows.into_iter().map(|r| (r.status, r.count)).collect())
 }
+
+/// An event waiting for its decisions.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub id: i64,
+    pub topic: String,
+    pub body: Option<serde_json::Value>,
+}
+
+/// Lock up to `limit` events that wait for their decisions, oldest first;
+/// events another decider holds are skipped, so deciders never wait on each other.
+pub async fn claim_received(
+    executor: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<PendingEvent>, sqlx::Error> {
+    sqlx::query_as!(
+        PendingEvent,
+        r#"
+        SELECT id, topic, body FROM events
+        WHERE status = 'received'
+        ORDER BY id
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+        "#,
+        limit,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Set the status and reason of decided events, in one statement.
+pub async fn set_outcomes(
+    executor: impl PgExecutor<'_>,
+    outcomes: &[(i64, &str, &str)],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<i64> = outcomes.iter().map(|o| o.0).collect();
+    let statuses: Vec<&str> = outcomes.iter().map(|o| o.1).collect();
+    let reasons: Vec<&str> = outcomes.iter().map(|o| o.2).collect();
+    sqlx::query!(
+        r#"
+        UPDATE events SET status = u.status, reason = u.reason, processed_at = now()
+        FROM UNNEST($1::int8[], $2::text[], $3::text[]) AS u(id, status, reason)
+        WHERE events.id = u.id
+        "#,
+        &ids,
+        &statuses as _,
+        &reasons as _,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// Lock one event again if it still waits for its decisions; false if it
+/// was decided or another decider holds it.
+pub async fn relock_received(executor: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query_scalar!(
+        "SELECT id FROM events WHERE id = $1 AND status = 'received' FOR UPDATE SKIP LOCKED",
+        id,
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.is_some())
+}

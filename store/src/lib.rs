@@ -5,6 +5,8 @@
 //! (offline data in `.sqlx/`).
 
 pub mod events;
+pub mod flows;
+pub mod jobs;
 
 pub use sqlx::{PgPool, Postgres, Transaction};
 
@@ -30,9 +32,11 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
 /// or busy. Retrying the same data cannot succeed after such an error.
 pub fn is_data_error(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Database(e) => e
-            .code()
-            .is_some_and(|code| ["22", "23", "54"].iter().any(|class| code.starts_with(class))),
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            ["22", "23", "54"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
         sqlx::Error::Encode(_) => true,
         _ => false,
     }

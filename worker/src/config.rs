@@ -46,6 +46,7 @@ pub struct Settings {
     pub koji: Koji,
     pub fas: Fas,
     pub fedora_ci: FedoraCi,
+    pub decider: Decider,
     pub sentry: Sentry,
     pub service: Service,
 }
@@ -179,6 +180,8 @@ pub struct Distgit {
     pub url: String,
     /// Where the dist-git API is called; defaults to `url`.
     pub api_url: Option<String>,
+    /// The service's own dist-git account: its comments are never commands.
+    pub username: String,
     #[serde(serialize_with = "redact_secret")]
     pub token: Option<SecretString>,
     pub token_file: Option<PathBuf>,
@@ -189,6 +192,8 @@ pub struct Distgit {
 pub struct Koji {
     pub hub_url: String,
     pub web_url: String,
+    /// Koji's file tree (its `topurl`), where build logs are.
+    pub top_url: String,
     pub auth: KojiAuth,
     pub principal: Option<String>,
     pub keytab: Option<PathBuf>,
@@ -205,6 +210,18 @@ pub enum KojiAuth {
 #[serde(deny_unknown_fields)]
 pub struct Fas {
     pub url: String,
+    /// How long a looked-up group membership is trusted.
+    pub cache_seconds: u64,
+}
+
+/// How recorded events are turned into decisions and jobs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decider {
+    /// Events decided in one transaction.
+    pub batch_size: u32,
+    /// How often to look for events when no notification arrives.
+    pub poll_interval_ms: u64,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -329,14 +346,17 @@ api_url = "https://api.testing-farm.io/v0.1"
 
 [distgit]
 url = "https://src.fedoraproject.org"
+username = "fedora-ci"
 
 [koji]
 hub_url = "https://koji.fedoraproject.org/kojihub"
 web_url = "https://koji.fedoraproject.org/koji"
+top_url = "https://kojipkgs.fedoraproject.org"
 auth = "kerberos"
 
 [fas]
 url = "https://fasjson.fedoraproject.org"
+cache_seconds = 3600
 
 [fedora_ci]
 deployment = "prod"
@@ -350,6 +370,10 @@ disabled_projects_for_eln = []
 eln_packages = []
 
 [fedora_ci.tests]
+
+[decider]
+batch_size = 100
+poll_interval_ms = 1000
 
 [sentry]
 
@@ -481,6 +505,7 @@ impl Settings {
         }
         check_url("koji.hub_url", &self.koji.hub_url, &["http", "https"])?;
         check_url("koji.web_url", &self.koji.web_url, &["http", "https"])?;
+        check_url("koji.top_url", &self.koji.top_url, &["http", "https"])?;
         if self.koji.auth == KojiAuth::Kerberos
             && let Some(keytab) = &self.koji.keytab
             && !keytab.is_file()
@@ -491,6 +516,12 @@ impl Settings {
             ));
         }
         check_url("fas.url", &self.fas.url, &["http", "https"])?;
+        if self.decider.batch_size == 0 {
+            return Err(ConfigError::key("decider.batch_size", "must be at least 1"));
+        }
+        if self.distgit.username.trim().is_empty() {
+            return Err(ConfigError::key("distgit.username", "must not be empty"));
+        }
         for test in &self.fedora_ci.enabled_tests {
             if !KNOWN_TESTS.contains(&test.as_str()) {
                 return Err(ConfigError::key(
@@ -538,6 +569,54 @@ impl Settings {
                 .map_err(|_| ConfigError::key("sentry.dsn", "is not a valid Sentry DSN"))?;
         }
         Ok(())
+    }
+
+    /// What the flows need to know of the configuration.
+    pub fn handler_context(&self) -> handlers::Context {
+        use checkers::policy::{Policy, TestName, TestRepo, default_test_repos};
+        let ci = &self.fedora_ci;
+        let mut tests = default_test_repos(&ci.deployment);
+        for (name, repo) in &ci.tests {
+            // Names were validated against KNOWN_TESTS.
+            if let Some(test) = TestName::parse(name) {
+                tests.insert(
+                    test,
+                    TestRepo {
+                        url: repo.url.clone(),
+                        git_ref: repo.git_ref.clone(),
+                        name: repo.name.clone(),
+                    },
+                );
+            }
+        }
+        let policy = Policy {
+            deployment: ci.deployment.clone(),
+            check_name_prefix: ci.check_name_prefix.clone(),
+            comment_prefix: ci.comment_prefix.clone(),
+            run_by_default: ci.run_by_default,
+            enabled_projects: ci.enabled_projects.clone(),
+            disabled_projects: ci.disabled_projects.clone(),
+            enabled_tests: ci
+                .enabled_tests
+                .iter()
+                .filter_map(|t| TestName::parse(t))
+                .collect(),
+            disabled_projects_for_eln: ci.disabled_projects_for_eln.clone(),
+            eln_packages: ci.eln_packages.iter().cloned().collect(),
+            tests,
+            bot_user: self.distgit.username.clone(),
+        };
+        handlers::Context {
+            policy,
+            distgit_url: self.distgit.url.clone(),
+            public_url: self.api.public_url.clone(),
+            koji_web_url: self.koji.web_url.clone(),
+            koji_top_url: self.koji.top_url.clone(),
+            membership_ttl: chrono::Duration::seconds(
+                i64::try_from(self.fas.cache_seconds).unwrap_or(i64::MAX),
+            ),
+            branch_ttl: chrono::Duration::hours(6),
+        }
     }
 
     /// The effective configuration as TOML, secrets replaced by `<redacted>`.

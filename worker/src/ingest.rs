@@ -156,7 +156,9 @@ pub fn from_envelope(envelope: &Envelope) -> NewEvent {
 fn replace_nul(value: &mut serde_json::Value) -> bool {
     match value {
         serde_json::Value::String(s) => replace_nul_in_text(s),
-        serde_json::Value::Array(items) => items.iter_mut().fold(false, |found, v| replace_nul(v) | found),
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |found, v| replace_nul(v) | found),
         serde_json::Value::Object(map) => {
             let mut found = false;
             if map.keys().any(|k| k.contains('\0')) {
@@ -167,7 +169,8 @@ fn replace_nul(value: &mut serde_json::Value) -> bool {
                     .collect();
                 found = true;
             }
-            map.values_mut().fold(found, |found, v| replace_nul(v) | found)
+            map.values_mut()
+                .fold(found, |found, v| replace_nul(v) | found)
         }
         _ => false,
     }

@@ -3,6 +3,7 @@
 mod api;
 mod bus;
 mod config;
+mod decide;
 mod ingest;
 mod replay;
 mod run;
@@ -37,6 +38,9 @@ enum Command {
         /// Serve the HTTP API.
         #[arg(long)]
         api: bool,
+        /// Decide what to do about recorded events, and do it.
+        #[arg(long)]
+        jobs: bool,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -83,13 +87,22 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run { consumer, api } => {
-                let roles = if consumer || api {
-                    run::Roles { consumer, api }
+            Command::Run {
+                consumer,
+                api,
+                jobs,
+            } => {
+                let roles = if consumer || api || jobs {
+                    run::Roles {
+                        consumer,
+                        api,
+                        jobs,
+                    }
                 } else {
                     run::Roles {
                         consumer: true,
                         api: true,
+                        jobs: true,
                     }
                 };
                 run::run(settings, roles).await.map(|()| true)

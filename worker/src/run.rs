@@ -20,6 +20,7 @@ use crate::ingest::{self, WriterConfig};
 pub struct Roles {
     pub consumer: bool,
     pub api: bool,
+    pub jobs: bool,
 }
 
 /// A pool that connects lazily, so that start-up and later outages look the same.
@@ -123,6 +124,7 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
         revision = crate::telemetry::REVISION,
         consumer = roles.consumer,
         api = roles.api,
+        jobs = roles.jobs,
         "fedora-ci-worker started"
     );
 
@@ -155,6 +157,14 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
             stop.clone(),
             writer_done,
         ));
+    }
+    if roles.jobs {
+        let ctx = Arc::new(settings.handler_context());
+        let config = crate::decide::DeciderConfig {
+            batch_size: settings.decider.batch_size,
+            poll_interval: Duration::from_millis(settings.decider.poll_interval_ms),
+        };
+        tasks.spawn(crate::decide::run(pool.clone(), ctx, config, stop.clone()));
     }
     if roles.api {
         let state = crate::api::AppState {

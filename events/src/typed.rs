@@ -1,0 +1,684 @@
+//! Typed events: what a recorded message means to Fedora CI.
+//!
+//! [`parse`] turns the topic and body of an inbox row into an [`Event`]; the
+//! raw JSON goes no further than this module. A topic no flow knows gives
+//! [`Event::Unhandled`]; a known topic whose body lacks what the flow needs
+//! gives a [`ParseError`] naming the missing field, which the decider records
+//! as the reason the event failed.
+//!
+//! Besides the bus topics, the service writes a few events of its own into
+//! the inbox (topic prefix [`INTERNAL_PREFIX`]): Testing Farm webhook
+//! notifications, Testing Farm request states read by a job, Koji task
+//! states read by a poll, and facts a job looked up. They go through the
+//! same decisions as bus messages, so every change of state has an event and
+//! a recorded reason.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::states::{KojiBuildState, KojiTaskState, TestingFarmResult, TestingFarmState};
+
+/// Topic prefix of the events the service records itself.
+pub const INTERNAL_PREFIX: &str = "fedora-ci-worker.";
+
+/// Internal topic of a Testing Farm webhook call (`{request_id}`).
+pub const TOPIC_TF_NOTIFICATION: &str = "fedora-ci-worker.testing-farm.notification";
+/// Internal topic of a Testing Farm request as `GET /requests/{id}` returned it.
+pub const TOPIC_TF_REQUEST: &str = "fedora-ci-worker.testing-farm.request";
+/// Internal topic of a Koji task as a poll read it (the body has the shape of
+/// a `buildsys.task.state.change` message).
+pub const TOPIC_KOJI_TASK_POLLED: &str = "fedora-ci-worker.buildsys.task.state.change";
+/// Internal topic of a fact a job looked up (`{key, value}`).
+pub const TOPIC_FACT: &str = "fedora-ci-worker.fact";
+
+/// A Koji task id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KojiTaskId(pub i64);
+
+impl fmt::Display for KojiTaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A full git commit hash.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitSha(pub String);
+
+impl CommitSha {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The 7-character form used in check names.
+    pub fn short(&self) -> &str {
+        self.0.get(..7).unwrap_or(&self.0)
+    }
+}
+
+impl fmt::Display for CommitSha {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a message of a known topic cannot be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{topic}: {problem}")]
+pub struct ParseError {
+    pub topic: String,
+    pub problem: String,
+}
+
+/// What a pull-request message says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrAction {
+    Opened,
+    Updated,
+    Rebased,
+    Reopened,
+    Closed,
+}
+
+impl PrAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrAction::Opened => "opened",
+            PrAction::Updated => "updated",
+            PrAction::Rebased => "rebased",
+            PrAction::Reopened => "reopened",
+            PrAction::Closed => "closed",
+        }
+    }
+}
+
+/// A repository as a Pagure message describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    /// `full_url`, e.g. `https://src.fedoraproject.org/fork/zbyszek/rpms/optee_os`;
+    /// missing in some pushes, where only namespace and name are given.
+    pub full_url: Option<String>,
+    /// `rpms`, `tests`, ...
+    pub namespace: String,
+    pub name: String,
+    /// For a fork, the user who owns it.
+    pub fork_owner: Option<String>,
+}
+
+/// A pull request as its messages carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    /// The number in the project (`id`).
+    pub number: i64,
+    /// Pagure's own unique id of the pull request.
+    pub uid: Option<String>,
+    pub title: String,
+    pub author: String,
+    /// `Open`, `Closed` or `Merged`.
+    pub status: String,
+    /// The branch it targets (`branch`).
+    pub target_branch: String,
+    /// The branch it comes from (`branch_from`).
+    pub source_branch: String,
+    /// The head commit (`commit_stop`).
+    pub head: CommitSha,
+    pub url: Option<String>,
+    /// `last_updated`, seconds since the epoch: orders messages of one pull request.
+    pub last_updated: Option<i64>,
+    /// The target project.
+    pub project: Repo,
+    /// Where the commits come from: a fork, or the project itself.
+    pub source: Repo,
+}
+
+/// A pull-request comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: i64,
+    pub author: String,
+    pub text: String,
+}
+
+/// A push to a dist-git branch (`pagure.git.receive`, `git.receive`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    pub repo: Repo,
+    pub branch: String,
+    /// The new head of the branch.
+    pub head: CommitSha,
+    /// The head before the push, when the message says.
+    pub old: Option<CommitSha>,
+    pub pusher: Option<String>,
+    pub forced: bool,
+    pub total_commits: Option<i64>,
+    /// Set when the push merged a pull request (Pagure says which).
+    pub pull_request: Option<i64>,
+    pub summary: Option<String>,
+}
+
+/// A Koji task changed state (`buildsys.task.state.change`, or a poll).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KojiTask {
+    pub id: KojiTaskId,
+    pub method: Option<String>,
+    pub owner: Option<String>,
+    pub old: Option<KojiTaskState>,
+    pub new: KojiTaskState,
+    /// `info.request[0]`: the source (git URL with commit, or an uploaded SRPM).
+    pub source: Option<String>,
+    /// `info.request[1]`.
+    pub target: Option<String>,
+    /// `info.request[2].scratch`.
+    pub scratch: Option<bool>,
+    /// `info.start_time` / `info.completion_time`, seconds since the epoch.
+    pub started: Option<f64>,
+    pub completed: Option<f64>,
+    /// The per-architecture `buildArch` subtasks, for log links.
+    pub arch_tasks: Vec<(KojiTaskId, String)>,
+}
+
+/// A Koji build changed state (`buildsys.build.state.change`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KojiBuild {
+    pub build_id: i64,
+    pub task_id: Option<KojiTaskId>,
+    pub name: String,
+    pub version: String,
+    pub release: String,
+    pub owner: Option<String>,
+    pub old: Option<KojiBuildState>,
+    pub new: KojiBuildState,
+    /// `request[0]`, e.g. `git+https://src.fedoraproject.org/rpms/python-ogr.git#e029dd5...`.
+    pub source: Option<String>,
+    pub target: Option<String>,
+}
+
+impl KojiBuild {
+    pub fn nvr(&self) -> String {
+        format!("{}-{}-{}", self.name, self.version, self.release)
+    }
+}
+
+/// A build was tagged (`buildsys.tag`); recorded, no flow acts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KojiTag {
+    pub tag: String,
+    pub nvr: String,
+}
+
+/// Bodhi says an update's builds are ready for testing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodhiUpdateReady {
+    pub update: String,
+    pub release: Option<String>,
+    pub builds: Vec<String>,
+    pub retrigger: bool,
+}
+
+/// A Testing Farm request as its API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestingFarmRequest {
+    pub request_id: String,
+    pub state: TestingFarmState,
+    pub result: Option<TestingFarmResult>,
+    pub summary: Option<String>,
+    pub artifacts_url: Option<String>,
+}
+
+/// Everything the flows act on. One variant per kind of event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    PullRequest {
+        action: PrAction,
+        agent: Option<String>,
+        pr: PullRequest,
+    },
+    PullRequestComment {
+        pr: PullRequest,
+        comment: Comment,
+    },
+    /// A flag was set on a pull request (by us or another CI): recorded, ignored.
+    PullRequestFlag {
+        pr_number: i64,
+        username: String,
+    },
+    Push(Push),
+    KojiTask(KojiTask),
+    KojiBuild(KojiBuild),
+    KojiTag(KojiTag),
+    BodhiUpdateReady(BodhiUpdateReady),
+    /// Testing Farm called the webhook for this request.
+    TestingFarmNotification {
+        request_id: String,
+    },
+    TestingFarmRequest(TestingFarmRequest),
+    /// A job looked something up (`key` as the checkers name facts).
+    Fact {
+        key: String,
+        value: Value,
+    },
+    /// A topic no flow handles; `topic` without its environment prefix.
+    Unhandled {
+        topic: String,
+    },
+}
+
+impl Event {
+    /// The name of the kind, for logs, metrics and the decision log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::PullRequest { .. } => "pull-request",
+            Event::PullRequestComment { .. } => "pull-request-comment",
+            Event::PullRequestFlag { .. } => "pull-request-flag",
+            Event::Push(_) => "push",
+            Event::KojiTask(_) => "koji-task",
+            Event::KojiBuild(_) => "koji-build",
+            Event::KojiTag(_) => "koji-tag",
+            Event::BodhiUpdateReady(_) => "bodhi-update",
+            Event::TestingFarmNotification { .. } => "testing-farm-notification",
+            Event::TestingFarmRequest(_) => "testing-farm-request",
+            Event::Fact { .. } => "fact",
+            Event::Unhandled { .. } => "unhandled",
+        }
+    }
+}
+
+/// The topic without its environment prefix: `pagure.pull-request.new` for
+/// `org.fedoraproject.prod.pagure.pull-request.new`, `testing-farm.request`
+/// for the internal `fedora-ci-worker.testing-farm.request`.
+pub fn short_topic(topic: &str) -> &str {
+    if let Some(rest) = topic.strip_prefix(INTERNAL_PREFIX) {
+        return rest;
+    }
+    for prefix in ["org.fedoraproject.", "org.centos.", "io.pagure."] {
+        if let Some(rest) = topic.strip_prefix(prefix) {
+            // The environment (prod, stg, dev, ...) comes next.
+            return rest.split_once('.').map_or(rest, |(_, rest)| rest);
+        }
+    }
+    topic
+}
+
+/// Read an inbox row's topic and body as an [`Event`].
+pub fn parse(topic: &str, body: &Value) -> Result<Event, ParseError> {
+    let internal = topic.starts_with(INTERNAL_PREFIX);
+    let short = short_topic(topic);
+    let fail = |problem: String| ParseError {
+        topic: short.to_owned(),
+        problem,
+    };
+    let Some(body) = body.as_object() else {
+        return Err(fail("the body is not a JSON object".into()));
+    };
+    let reader = Reader { body, fail: &fail };
+    let event = match short {
+        "pagure.pull-request.new" => pull_request(&reader, PrAction::Opened)?,
+        "pagure.pull-request.updated" => pull_request(&reader, PrAction::Updated)?,
+        "pagure.pull-request.rebased" => pull_request(&reader, PrAction::Rebased)?,
+        "pagure.pull-request.reopened" => pull_request(&reader, PrAction::Reopened)?,
+        "pagure.pull-request.closed" => pull_request(&reader, PrAction::Closed)?,
+        "pagure.pull-request.comment.added" => comment(&reader)?,
+        t if t.starts_with("pagure.pull-request.flag.") => {
+            let pr = reader.object("pullrequest")?;
+            let flag = reader.object("flag")?;
+            Event::PullRequestFlag {
+                pr_number: int(pr, "id").ok_or_else(|| fail("pullrequest.id is missing".into()))?,
+                username: text(flag, "username").unwrap_or_default(),
+            }
+        }
+        "pagure.git.receive" => Event::Push(pagure_push(&reader)?),
+        "git.receive" => Event::Push(distgit_push(&reader)?),
+        "buildsys.task.state.change" => Event::KojiTask(koji_task(&reader)?),
+        "buildsys.build.state.change" => Event::KojiBuild(koji_build(&reader)?),
+        "buildsys.tag" => Event::KojiTag(KojiTag {
+            tag: reader.text("tag")?,
+            nvr: format!(
+                "{}-{}-{}",
+                reader.text("name")?,
+                reader.text("version")?,
+                reader.text("release")?
+            ),
+        }),
+        "bodhi.update.status.testing.koji-build-group.build.complete" => bodhi(&reader)?,
+        "testing-farm.notification" if internal => Event::TestingFarmNotification {
+            request_id: reader.text("request_id")?,
+        },
+        "testing-farm.request" if internal => Event::TestingFarmRequest(testing_farm(&reader)?),
+        "fact" if internal => Event::Fact {
+            key: reader.text("key")?,
+            value: body.get("value").cloned().unwrap_or(Value::Null),
+        },
+        other => Event::Unhandled {
+            topic: other.to_owned(),
+        },
+    };
+    Ok(event)
+}
+
+/// Field access that names what is missing.
+struct Reader<'a, F: Fn(String) -> ParseError> {
+    body: &'a Map<String, Value>,
+    fail: &'a F,
+}
+
+impl<F: Fn(String) -> ParseError> Reader<'_, F> {
+    fn object(&self, key: &str) -> Result<&Map<String, Value>, ParseError> {
+        self.body
+            .get(key)
+            .and_then(Value::as_object)
+            .ok_or_else(|| (self.fail)(format!("{key} is missing or not an object")))
+    }
+
+    fn text(&self, key: &str) -> Result<String, ParseError> {
+        text(self.body, key).ok_or_else(|| (self.fail)(format!("{key} is missing or not a string")))
+    }
+
+    fn int(&self, key: &str) -> Result<i64, ParseError> {
+        int(self.body, key)
+            .ok_or_else(|| (self.fail)(format!("{key} is missing or not an integer")))
+    }
+
+    fn in_object<'o>(
+        &self,
+        object: &'o Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Result<&'o Value, ParseError> {
+        object
+            .get(key)
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| (self.fail)(format!("{path}.{key} is missing")))
+    }
+}
+
+fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
+    object.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// An integer, also when sent as a string of digits (Pagure sends times so).
+fn int(object: &Map<String, Value>, key: &str) -> Option<i64> {
+    match object.get(key)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn float(object: &Map<String, Value>, key: &str) -> Option<f64> {
+    match object.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn repo(object: &Map<String, Value>) -> Option<Repo> {
+    let parent = object.get("parent").filter(|p| !p.is_null());
+    let fork_owner = parent.and_then(|_| {
+        object
+            .get("user")
+            .and_then(Value::as_object)
+            .and_then(|u| text(u, "name"))
+    });
+    Some(Repo {
+        full_url: text(object, "full_url"),
+        namespace: text(object, "namespace").unwrap_or_default(),
+        name: text(object, "name")?,
+        fork_owner,
+    })
+}
+
+fn read_pull_request<F: Fn(String) -> ParseError>(
+    reader: &Reader<'_, F>,
+) -> Result<PullRequest, ParseError> {
+    let pr = reader.object("pullrequest")?;
+    let fail = reader.fail;
+    let project = pr
+        .get("project")
+        .and_then(Value::as_object)
+        .and_then(repo)
+        .ok_or_else(|| fail("pullrequest.project is missing or has no name".into()))?;
+    // Without repo_from (a PR from a remote git) the commits are still
+    // fetched into the project, so the project is the source.
+    let source = pr
+        .get("repo_from")
+        .and_then(Value::as_object)
+        .and_then(repo)
+        .unwrap_or_else(|| project.clone());
+    let head = reader
+        .in_object(pr, "pullrequest", "commit_stop")?
+        .as_str()
+        .ok_or_else(|| fail("pullrequest.commit_stop is not a string".into()))?;
+    Ok(PullRequest {
+        number: int(pr, "id").ok_or_else(|| fail("pullrequest.id is missing".into()))?,
+        uid: text(pr, "uid"),
+        title: text(pr, "title").unwrap_or_default(),
+        author: pr
+            .get("user")
+            .and_then(Value::as_object)
+            .and_then(|u| text(u, "name"))
+            .unwrap_or_default(),
+        status: text(pr, "status").unwrap_or_else(|| "Open".into()),
+        target_branch: text(pr, "branch")
+            .ok_or_else(|| fail("pullrequest.branch is missing".into()))?,
+        source_branch: text(pr, "branch_from").unwrap_or_default(),
+        head: CommitSha(head.to_owned()),
+        url: text(pr, "full_url"),
+        last_updated: int(pr, "last_updated").or_else(|| int(pr, "updated_on")),
+        project,
+        source,
+    })
+}
+
+fn pull_request<F: Fn(String) -> ParseError>(
+    reader: &Reader<'_, F>,
+    action: PrAction,
+) -> Result<Event, ParseError> {
+    Ok(Event::PullRequest {
+        action,
+        agent: text(reader.body, "agent"),
+        pr: read_pull_request(reader)?,
+    })
+}
+
+fn comment<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Event, ParseError> {
+    let pr = read_pull_request(reader)?;
+    let comments = reader
+        .object("pullrequest")?
+        .get("comments")
+        .and_then(Value::as_array)
+        .ok_or_else(|| (reader.fail)("pullrequest.comments is missing".into()))?;
+    // The message carries every comment; the new one has the highest id.
+    let newest = comments
+        .iter()
+        .filter_map(Value::as_object)
+        .max_by_key(|c| int(c, "id").unwrap_or(i64::MIN))
+        .ok_or_else(|| (reader.fail)("pullrequest.comments is empty".into()))?;
+    let comment = Comment {
+        id: int(newest, "id").ok_or_else(|| (reader.fail)("the comment has no id".into()))?,
+        author: newest
+            .get("user")
+            .and_then(Value::as_object)
+            .and_then(|u| text(u, "name"))
+            .unwrap_or_default(),
+        text: text(newest, "comment").unwrap_or_default(),
+    };
+    Ok(Event::PullRequestComment { pr, comment })
+}
+
+fn pagure_push<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Push, ParseError> {
+    let repo =
+        repo(reader.object("repo")?).ok_or_else(|| (reader.fail)("repo.name is missing".into()))?;
+    Ok(Push {
+        repo,
+        branch: reader.text("branch")?,
+        head: CommitSha(reader.text("end_commit")?),
+        old: text(reader.body, "old_commit").map(CommitSha),
+        pusher: text(reader.body, "agent"),
+        forced: reader
+            .body
+            .get("forced")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        total_commits: int(reader.body, "total_commits"),
+        pull_request: int(reader.body, "pull_request_id"),
+        summary: None,
+    })
+}
+
+/// dist-git's own `git.receive` (and fedmsg's before it): one commit per message.
+fn distgit_push<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Push, ParseError> {
+    let commit = reader.object("commit")?;
+    let field = |key: &str| {
+        text(commit, key).ok_or_else(|| (reader.fail)(format!("commit.{key} is missing")))
+    };
+    Ok(Push {
+        repo: Repo {
+            full_url: None,
+            namespace: text(commit, "namespace").unwrap_or_else(|| "rpms".into()),
+            name: field("repo")?,
+            fork_owner: None,
+        },
+        branch: field("branch")?,
+        head: CommitSha(field("rev")?),
+        old: None,
+        pusher: text(commit, "agent").or_else(|| text(commit, "username")),
+        forced: false,
+        total_commits: Some(1),
+        pull_request: None,
+        summary: text(commit, "summary"),
+    })
+}
+
+fn koji_task_state(value: Option<&Value>) -> Option<KojiTaskState> {
+    match value? {
+        Value::String(s) => KojiTaskState::from_name(s),
+        Value::Number(n) => n.as_i64().and_then(KojiTaskState::from_number),
+        _ => None,
+    }
+}
+
+fn koji_task<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<KojiTask, ParseError> {
+    let info = reader.body.get("info").and_then(Value::as_object);
+    let id = int(reader.body, "id")
+        .or_else(|| info.and_then(|i| int(i, "id")))
+        .ok_or_else(|| (reader.fail)("id is missing".into()))?;
+    let new = koji_task_state(reader.body.get("new"))
+        .or_else(|| info.and_then(|i| koji_task_state(i.get("state"))))
+        .ok_or_else(|| (reader.fail)("new is missing or not a Koji task state".into()))?;
+    let request = info
+        .and_then(|i| i.get("request"))
+        .and_then(Value::as_array);
+    let arch_tasks = info
+        .and_then(|i| i.get("children"))
+        .and_then(Value::as_array)
+        .map(|children| {
+            children
+                .iter()
+                .filter_map(Value::as_object)
+                .filter(|c| c.get("method").and_then(Value::as_str) == Some("buildArch"))
+                .filter_map(|c| {
+                    Some((
+                        KojiTaskId(int(c, "id")?),
+                        text(c, "arch").or_else(|| text(c, "label"))?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(KojiTask {
+        id: KojiTaskId(id),
+        method: text(reader.body, "method").or_else(|| info.and_then(|i| text(i, "method"))),
+        owner: text(reader.body, "owner"),
+        old: koji_task_state(reader.body.get("old")),
+        new,
+        source: request
+            .and_then(|r| r.first())
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        target: request
+            .and_then(|r| r.get(1))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        scratch: request
+            .and_then(|r| r.get(2))
+            .and_then(|o| o.get("scratch"))
+            .and_then(Value::as_bool),
+        started: info.and_then(|i| float(i, "start_time")),
+        completed: info.and_then(|i| float(i, "completion_time")),
+        arch_tasks,
+    })
+}
+
+fn koji_build<F: Fn(String) -> ParseError>(
+    reader: &Reader<'_, F>,
+) -> Result<KojiBuild, ParseError> {
+    let state = |key: &str| int(reader.body, key).and_then(KojiBuildState::from_number);
+    let request = reader.body.get("request").and_then(Value::as_array);
+    Ok(KojiBuild {
+        build_id: reader.int("build_id")?,
+        task_id: int(reader.body, "task_id").map(KojiTaskId),
+        name: reader.text("name")?,
+        version: reader.text("version")?,
+        release: reader.text("release")?,
+        owner: text(reader.body, "owner"),
+        old: state("old"),
+        new: state("new")
+            .ok_or_else(|| (reader.fail)("new is missing or not a Koji build state".into()))?,
+        source: request
+            .and_then(|r| r.first())
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        target: request
+            .and_then(|r| r.get(1))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
+}
+
+fn bodhi<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Event, ParseError> {
+    let artifact = reader.object("artifact")?;
+    let builds = artifact
+        .get("builds")
+        .and_then(Value::as_array)
+        .map(|builds| {
+            builds
+                .iter()
+                .filter_map(|b| b.get("nvr").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Event::BodhiUpdateReady(BodhiUpdateReady {
+        update: text(artifact, "id")
+            .ok_or_else(|| (reader.fail)("artifact.id is missing".into()))?,
+        release: text(artifact, "release"),
+        builds,
+        retrigger: reader
+            .body
+            .get("re-trigger")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    }))
+}
+
+fn testing_farm<F: Fn(String) -> ParseError>(
+    reader: &Reader<'_, F>,
+) -> Result<TestingFarmRequest, ParseError> {
+    let state = reader.text("state")?;
+    let result = reader.body.get("result").and_then(Value::as_object);
+    Ok(TestingFarmRequest {
+        request_id: reader.text("id")?,
+        state: TestingFarmState::parse(&state)
+            .ok_or_else(|| (reader.fail)(format!("state {state:?} is not a Testing Farm state")))?,
+        result: result
+            .and_then(|r| text(r, "overall"))
+            .map(|o| TestingFarmResult::parse(&o)),
+        summary: result.and_then(|r| text(r, "summary")),
+        artifacts_url: reader
+            .body
+            .get("run")
+            .and_then(Value::as_object)
+            .and_then(|r| text(r, "artifacts")),
+    })
+}

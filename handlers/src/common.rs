@@ -1,0 +1,442 @@
+//! What every handler shares: the context, the decision log of one event,
+//! facts, flags and links.
+
+use checkers::naming;
+use checkers::policy::Policy;
+use checkers::project::ProjectRef;
+use checkers::rules::{Fact, Skip};
+use events::states::FlagStatus;
+use events::typed::Repo;
+use serde_json::json;
+use sqlx::PgConnection;
+use store::flows::{self, Decision, FlagState, Outcome};
+use store::jobs::{self, JobKind, NewJob};
+
+/// What the handlers know of the service's configuration.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub policy: Policy,
+    /// The public dist-git base that project URLs must start with.
+    pub distgit_url: String,
+    /// Our own public base URL, for links in flags.
+    pub public_url: String,
+    /// Koji's web UI, for task links.
+    pub koji_web_url: String,
+    /// Koji's file tree (`topurl`), for build log links.
+    pub koji_top_url: String,
+    /// How long a looked-up group membership is trusted.
+    pub membership_ttl: chrono::Duration,
+    /// How long a looked-up branch list is trusted.
+    pub branch_ttl: chrono::Duration,
+}
+
+impl Context {
+    /// The defaults for a local machine, with the given policy.
+    pub fn local(policy: Policy) -> Self {
+        Context {
+            policy,
+            distgit_url: "https://src.fedoraproject.org".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            koji_web_url: "https://koji.fedoraproject.org/koji".into(),
+            koji_top_url: "https://kojipkgs.fedoraproject.org".into(),
+            membership_ttl: chrono::Duration::hours(1),
+            branch_ttl: chrono::Duration::hours(6),
+        }
+    }
+
+    pub fn koji_task_url(&self, task_id: i64) -> String {
+        format!(
+            "{}/taskinfo?taskID={task_id}",
+            self.koji_web_url.trim_end_matches('/')
+        )
+    }
+
+    /// Koji keeps each task's files under `work/tasks/<id mod 10000>/<id>/`.
+    pub fn koji_build_log_url(&self, task_id: i64) -> String {
+        format!(
+            "{}/work/tasks/{}/{task_id}/build.log",
+            self.koji_top_url.trim_end_matches('/'),
+            task_id % 10_000
+        )
+    }
+
+    pub fn build_page(&self, build_id: i64) -> String {
+        format!(
+            "{}/api/koji-builds/{build_id}",
+            self.public_url.trim_end_matches('/')
+        )
+    }
+
+    pub fn test_page(&self, run_id: i64) -> String {
+        format!(
+            "{}/api/testing-farm/{run_id}",
+            self.public_url.trim_end_matches('/')
+        )
+    }
+
+    pub fn webhook_url(&self) -> String {
+        format!(
+            "{}/api/testing-farm/results",
+            self.public_url.trim_end_matches('/')
+        )
+    }
+
+    /// A repository's web URL: as the message gives it, else under our
+    /// dist-git base.
+    pub fn repo_url(&self, repo: &Repo) -> String {
+        match &repo.full_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "{}/{}/{}",
+                self.distgit_url.trim_end_matches('/'),
+                repo.namespace,
+                repo.name
+            ),
+        }
+    }
+
+    pub fn project(&self, url: &str) -> Result<ProjectRef, Skip> {
+        checkers::project::parse_project_url(&self.distgit_url, url)
+    }
+}
+
+/// An inbox row to decide about.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: i64,
+    pub topic: String,
+    pub body: Option<serde_json::Value>,
+}
+
+/// What deciding one event produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub event_id: i64,
+    pub decisions: Vec<Decision>,
+    /// Events put back in line by a fact this event brought; their status
+    /// is theirs, not this event's.
+    pub woken: Vec<i64>,
+}
+
+impl Decided {
+    /// The event's status and reason, from its decisions.
+    pub fn status(&self) -> (&'static str, String) {
+        let of = |outcome: Outcome| {
+            self.decisions
+                .iter()
+                .filter(move |d| d.outcome == outcome)
+                .map(|d| match &d.subject {
+                    Some(subject) => format!("{subject}: {}", d.reason),
+                    None => d.reason.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let (status, reasons) = if !of(Outcome::Failed).is_empty() {
+            ("failed", of(Outcome::Failed))
+        } else if !of(Outcome::Acted).is_empty() || !of(Outcome::Waiting).is_empty() {
+            let mut reasons = of(Outcome::Acted);
+            reasons.extend(of(Outcome::Waiting));
+            ("processed", reasons)
+        } else {
+            ("skipped", of(Outcome::Skipped))
+        };
+        let mut reason = reasons.join("; ");
+        if reason.len() > 1000 {
+            let cut = (0..=1000)
+                .rev()
+                .find(|i| reason.is_char_boundary(*i))
+                .unwrap_or(0);
+            reason.truncate(cut);
+            reason.push('…');
+        }
+        (status, reason)
+    }
+}
+
+/// The decision log of one event, as it is being decided.
+pub(crate) struct Decisions {
+    pub event_id: i64,
+    decisions: Vec<Decision>,
+    woken: Vec<i64>,
+}
+
+impl Decisions {
+    pub fn new(event_id: i64) -> Self {
+        Decisions {
+            event_id,
+            decisions: Vec::new(),
+            woken: Vec::new(),
+        }
+    }
+
+    fn push(
+        &mut self,
+        handler: &'static str,
+        outcome: Outcome,
+        subject: Option<String>,
+        reason: impl Into<String>,
+        pipeline_id: Option<i64>,
+    ) {
+        self.decisions.push(Decision {
+            handler,
+            outcome,
+            subject,
+            reason: reason.into(),
+            pipeline_id,
+        });
+    }
+
+    pub fn acted(
+        &mut self,
+        handler: &'static str,
+        subject: Option<String>,
+        reason: impl Into<String>,
+        pipeline_id: Option<i64>,
+    ) {
+        self.push(handler, Outcome::Acted, subject, reason, pipeline_id);
+    }
+
+    pub fn skipped(
+        &mut self,
+        handler: &'static str,
+        subject: Option<String>,
+        reason: impl Into<String>,
+    ) {
+        self.push(handler, Outcome::Skipped, subject, reason, None);
+    }
+
+    pub fn skipped_in(
+        &mut self,
+        handler: &'static str,
+        subject: Option<String>,
+        reason: impl Into<String>,
+        pipeline_id: i64,
+    ) {
+        self.push(
+            handler,
+            Outcome::Skipped,
+            subject,
+            reason,
+            Some(pipeline_id),
+        );
+    }
+
+    pub fn waiting(
+        &mut self,
+        handler: &'static str,
+        subject: Option<String>,
+        reason: impl Into<String>,
+        pipeline_id: Option<i64>,
+    ) {
+        self.push(handler, Outcome::Waiting, subject, reason, pipeline_id);
+    }
+
+    pub fn failed(&mut self, handler: &'static str, reason: impl Into<String>) {
+        self.push(handler, Outcome::Failed, None, reason, None);
+    }
+
+    pub fn woke(&mut self, ids: Vec<i64>) {
+        self.woken.extend(ids);
+    }
+
+    pub fn finish(self) -> Decided {
+        Decided {
+            event_id: self.event_id,
+            decisions: self.decisions,
+            woken: self.woken,
+        }
+    }
+}
+
+/// A fact's value if a job has looked it up recently enough.
+pub(crate) async fn known_fact(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    fact: &Fact,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    let max_age = match fact {
+        Fact::GroupMember { .. } => Some(ctx.membership_ttl),
+        Fact::BranchExists { .. } => Some(ctx.branch_ttl),
+        // What a commit holds never changes.
+        Fact::FileExists { .. } => None,
+    };
+    flows::fact(&mut *conn, &fact.key(), max_age).await
+}
+
+/// A yes/no fact, if known.
+pub(crate) async fn known_flag_fact(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    fact: &Fact,
+) -> Result<Option<bool>, sqlx::Error> {
+    Ok(known_fact(conn, ctx, fact).await?.and_then(|v| {
+        v.as_bool()
+            .or_else(|| v.get("value").and_then(|v| v.as_bool()))
+    }))
+}
+
+/// Ask for a fact to be looked up, without waiting for it (a later decision
+/// will want it, and it is cheaper to have it by then).
+pub(crate) async fn prefetch_fact(
+    conn: &mut PgConnection,
+    d: &Decisions,
+    fact: &Fact,
+) -> Result<(), sqlx::Error> {
+    jobs::enqueue(&mut *conn, &lookup_job(fact, Some(d.event_id))).await?;
+    Ok(())
+}
+
+/// Park the event until a fact is known: a job looks it up, and its arrival
+/// makes the event be decided again.
+pub(crate) async fn wait_for(
+    conn: &mut PgConnection,
+    d: &mut Decisions,
+    handler: &'static str,
+    subject: Option<String>,
+    fact: &Fact,
+    pipeline_id: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    jobs::enqueue(&mut *conn, &lookup_job(fact, Some(d.event_id))).await?;
+    flows::wait_for_fact(&mut *conn, &fact.key(), d.event_id).await?;
+    d.waiting(
+        handler,
+        subject,
+        format!("waiting to know {}", fact.describe()),
+        pipeline_id,
+    );
+    Ok(())
+}
+
+fn lookup_job(fact: &Fact, event_id: Option<i64>) -> NewJob {
+    // Facts that expire are looked up again after an hour at most: the hour
+    // is part of the key, so the same question is asked once an hour.
+    let hour = chrono::Utc::now().timestamp() / 3600;
+    NewJob {
+        kind: JobKind::LookupFact,
+        dedup_key: format!("lookup-fact:{}:{hour}", fact.key()),
+        payload: json!({"fact": fact.key(), "what": fact.describe(), "detail": fact_detail(fact)}),
+        event_id,
+        pipeline_id: None,
+    }
+}
+
+fn fact_detail(fact: &Fact) -> serde_json::Value {
+    match fact {
+        Fact::BranchExists {
+            project_url,
+            branch,
+        } => {
+            json!({"kind": "branch-exists", "project_url": project_url, "branch": branch})
+        }
+        Fact::FileExists {
+            project_url,
+            sha,
+            path,
+        } => json!({"kind": "file-exists", "project_url": project_url, "sha": sha, "path": path}),
+        Fact::GroupMember { user, group } => {
+            json!({"kind": "group-member", "user": user, "group": group})
+        }
+    }
+}
+
+/// A flag to show on a pull request for one check of a pipeline.
+pub(crate) struct FlagUpdate<'a> {
+    pub pull_request_id: i64,
+    pub pipeline_id: i64,
+    pub commit_sha: &'a str,
+    /// "scratch build" or a test name.
+    pub subject: &'a str,
+    /// The branch label of the check name (`rawhide`, `f41`, `eln`).
+    pub branch_label: &'a str,
+    pub status: FlagStatus,
+    pub comment: &'a str,
+    pub url: &'a str,
+    pub koji_build_id: Option<i64>,
+    pub test_run_id: Option<i64>,
+}
+
+/// Set a flag's desired state, and when it changed, a job to send it.
+/// Returns whether it changed.
+pub(crate) async fn set_flag(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &Decisions,
+    flag: &FlagUpdate<'_>,
+) -> Result<bool, sqlx::Error> {
+    let check_name = naming::check_name(
+        &ctx.policy.check_name_prefix,
+        flag.subject,
+        flag.branch_label,
+        flag.commit_sha,
+    );
+    let uid = naming::flag_uid(
+        &check_name,
+        flag.branch_label,
+        naming::short_sha(flag.commit_sha),
+    );
+    let comment = naming::truncate_comment(flag.comment);
+    let changed = flows::set_flag(
+        &mut *conn,
+        &FlagState {
+            pull_request_id: flag.pull_request_id,
+            pipeline_id: flag.pipeline_id,
+            commit_sha: flag.commit_sha,
+            check_name: &check_name,
+            uid: &uid,
+            status: flag.status.as_str(),
+            comment: &comment,
+            url: flag.url,
+            koji_build_id: flag.koji_build_id,
+            test_run_id: flag.test_run_id,
+        },
+    )
+    .await?;
+    let Some((flag_id, version)) = changed else {
+        return Ok(false);
+    };
+    jobs::enqueue(
+        &mut *conn,
+        &NewJob {
+            kind: JobKind::SetFlag,
+            dedup_key: format!("set-flag:{flag_id}:{version}"),
+            payload: json!({"flag_id": flag_id, "version": version}),
+            event_id: Some(d.event_id),
+            pipeline_id: Some(flag.pipeline_id),
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// A comment to post on a pull request.
+pub(crate) async fn post_comment(
+    conn: &mut PgConnection,
+    d: &Decisions,
+    key: &str,
+    project_url: &str,
+    pr_number: i64,
+    text: &str,
+) -> Result<bool, sqlx::Error> {
+    let created = jobs::enqueue(
+        &mut *conn,
+        &NewJob {
+            kind: JobKind::PostComment,
+            dedup_key: format!("post-comment:{key}"),
+            payload: json!({"project_url": project_url, "pr": pr_number, "text": text}),
+            event_id: Some(d.event_id),
+            pipeline_id: None,
+        },
+    )
+    .await?;
+    Ok(created.is_some())
+}
+
+/// Seconds since the epoch as a time.
+pub(crate) fn epoch(seconds: Option<f64>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let seconds = seconds?;
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "Koji times are seconds with a fraction"
+    )]
+    chrono::DateTime::from_timestamp(seconds.trunc() as i64, (seconds.fract() * 1e9) as u32)
+}

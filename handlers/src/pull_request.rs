@@ -1,0 +1,492 @@
+//! F1: a pull request opened, updated, rebased, reopened or closed.
+//!
+//! The pull request and its head are recorded; the head commit gets a
+//! pipeline with a scratch build (and an ELN build where the package needs
+//! one) and a pending flag; older pipelines of the same pull request are
+//! superseded: what they still run is canceled and they set no more flags.
+
+use checkers::naming;
+use checkers::project::ProjectRef;
+use checkers::rules::{self, Check, Fact, Work};
+use events::states::{FlagStatus, KojiTaskState};
+use events::typed::{PrAction, PullRequest};
+use serde_json::json;
+use sqlx::PgConnection;
+use store::flows::{self, NewScratchBuild, PipelineRow, PullRequestRow, PullRequestUpdate};
+use store::jobs::{self, JobKind, NewJob};
+
+use crate::common::{self, Context, Decisions, FlagUpdate};
+
+const HANDLER: &str = "pull-request";
+
+pub(crate) async fn handle(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &mut Decisions,
+    action: PrAction,
+    pr: &PullRequest,
+) -> Result<(), sqlx::Error> {
+    let subject = Some(format!("PR #{}", pr.number));
+    let Some(recorded) = record(conn, ctx, d, pr).await? else {
+        return Ok(());
+    };
+    let (project, project_id, row) = recorded;
+    if action == PrAction::Closed {
+        let status = if pr.status.eq_ignore_ascii_case("merged") {
+            "merged"
+        } else {
+            "closed"
+        };
+        flows::set_pull_request_status(&mut *conn, row.id, status).await?;
+        let ended = end_pipelines(conn, d, row.id, None, "closed", None).await?;
+        d.acted(
+            HANDLER,
+            subject,
+            format!("pull request {status}; {ended} running pipeline(s) stopped"),
+            None,
+        );
+        return Ok(());
+    }
+    if row.head_sha != pr.head.as_str() {
+        d.skipped(
+            HANDLER,
+            subject,
+            format!(
+                "stale message: the pull request is already at {}",
+                naming::short_sha(&row.head_sha)
+            ),
+        );
+        return Ok(());
+    }
+    if let Err(skip) = rules::project_enabled(&ctx.policy, &project.url) {
+        d.skipped(HANDLER, subject, skip.to_string());
+        return Ok(());
+    }
+    let (pipeline, created) = flows::get_or_create_pipeline(
+        &mut *conn,
+        project_id,
+        row.id,
+        pr.head.as_str(),
+        "pull_request",
+        d.event_id,
+    )
+    .await?;
+    if pipeline.state != "active" {
+        d.skipped_in(
+            HANDLER,
+            subject,
+            format!(
+                "the pipeline of {} has ended ({})",
+                pr.head.short(),
+                pipeline.state
+            ),
+            pipeline.id,
+        );
+        return Ok(());
+    }
+    let ended = end_pipelines(
+        conn,
+        d,
+        row.id,
+        Some(pr.head.as_str()),
+        "superseded",
+        Some(pr.head.as_str()),
+    )
+    .await?;
+    if created {
+        d.acted(
+            HANDLER,
+            subject.clone(),
+            format!(
+                "pipeline {} for {}{}",
+                pipeline.id,
+                pr.head.short(),
+                if ended > 0 {
+                    format!(", superseding {ended} older one(s)")
+                } else {
+                    String::new()
+                }
+            ),
+            Some(pipeline.id),
+        );
+    }
+    let source = ctx.repo_url(&pr.source);
+    let source = match ctx.project(&source) {
+        Ok(source) => source,
+        Err(skip) => {
+            d.skipped_in(HANDLER, subject, skip.to_string(), pipeline.id);
+            return Ok(());
+        }
+    };
+    let pr_ref = PrRef {
+        pull_request_id: row.id,
+        target_branch: &row.target_branch,
+        project: &project,
+        source: &source,
+    };
+    if project.namespace == "tests" {
+        // Test repositories have nothing to build: their own plans run at once.
+        crate::testing_farm::start_tests(conn, ctx, d, &pr_ref, &pipeline, None, "initial", None)
+            .await?;
+        return Ok(());
+    }
+    if let Err(skip) = rules::namespace_allows(&project.namespace, Work::ScratchBuild) {
+        d.skipped_in(
+            HANDLER,
+            Some("scratch build".into()),
+            skip.to_string(),
+            pipeline.id,
+        );
+        return Ok(());
+    }
+    if rules::test_enabled(&ctx.policy, checkers::policy::TestName::Custom).is_ok() {
+        // Whether custom tests can run is needed once the build finishes; ask now.
+        let fact = Fact::FileExists {
+            project_url: source.url.clone(),
+            sha: pr.head.0.clone(),
+            path: ".fmf/version".into(),
+        };
+        if common::known_fact(conn, ctx, &fact).await?.is_none() {
+            common::prefetch_fact(conn, d, &fact).await?;
+        }
+    }
+    request_build(
+        conn,
+        ctx,
+        d,
+        &pr_ref,
+        &pipeline,
+        Variant::Default,
+        "initial",
+    )
+    .await?;
+    let eln_fact = Fact::BranchExists {
+        project_url: project.url.clone(),
+        branch: "eln".into(),
+    };
+    let has_eln_branch = common::known_flag_fact(conn, ctx, &eln_fact).await?;
+    match rules::eln_build_needed(&ctx.policy, &project, &row.target_branch, has_eln_branch) {
+        Check::Pass => {
+            request_build(conn, ctx, d, &pr_ref, &pipeline, Variant::Eln, "initial").await?;
+        }
+        Check::Skip(skip) => {
+            d.skipped_in(
+                HANDLER,
+                Some("ELN scratch build".into()),
+                skip.to_string(),
+                pipeline.id,
+            );
+        }
+        Check::Unknown(fact) => {
+            common::wait_for(
+                conn,
+                d,
+                HANDLER,
+                Some("ELN scratch build".into()),
+                &fact,
+                Some(pipeline.id),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The pull request a pipeline belongs to, as the flows need it.
+pub(crate) struct PrRef<'a> {
+    pub pull_request_id: i64,
+    pub target_branch: &'a str,
+    pub project: &'a ProjectRef,
+    pub source: &'a ProjectRef,
+}
+
+/// Which build of a commit: the one for the pull request's branch, or the
+/// extra one for ELN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Variant {
+    Default,
+    Eln,
+}
+
+impl Variant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Default => "default",
+            Variant::Eln => "eln",
+        }
+    }
+
+    pub fn from_str(text: &str) -> Self {
+        if text == "eln" {
+            Variant::Eln
+        } else {
+            Variant::Default
+        }
+    }
+
+    /// The Koji target.
+    pub fn target(self, branch: &str) -> String {
+        match self {
+            Variant::Default => naming::koji_target(branch),
+            Variant::Eln => "eln".into(),
+        }
+    }
+
+    /// The branch part of check names.
+    pub fn label(self, branch: &str) -> String {
+        match self {
+            Variant::Default => naming::display_branch(branch),
+            Variant::Eln => "eln".into(),
+        }
+    }
+}
+
+/// Record the pull request and its project; `None` (with the reason
+/// recorded) when the project is not one of ours.
+async fn record(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &mut Decisions,
+    pr: &PullRequest,
+) -> Result<Option<(ProjectRef, i64, PullRequestRow)>, sqlx::Error> {
+    let project = match ctx.project(&ctx.repo_url(&pr.project)) {
+        Ok(project) => project,
+        Err(skip) => {
+            d.skipped(
+                HANDLER,
+                Some(format!("PR #{}", pr.number)),
+                skip.to_string(),
+            );
+            return Ok(None);
+        }
+    };
+    let project_id = project_id(conn, &project).await?;
+    let source_url = ctx.repo_url(&pr.source);
+    let status = match pr.status.to_ascii_lowercase().as_str() {
+        "merged" => "merged",
+        "closed" => "closed",
+        _ => "open",
+    };
+    let row = flows::upsert_pull_request(
+        &mut *conn,
+        &PullRequestUpdate {
+            project_id,
+            number: pr.number,
+            pagure_uid: pr.uid.as_deref(),
+            title: &pr.title,
+            author: &pr.author,
+            target_branch: &pr.target_branch,
+            source_branch: &pr.source_branch,
+            source_url: &source_url,
+            head_sha: pr.head.as_str(),
+            updated: pr.last_updated.unwrap_or(0),
+            status,
+            url: pr.url.as_deref(),
+        },
+    )
+    .await?;
+    flows::upsert_commit(&mut *conn, project_id, pr.head.as_str(), None, Some(row.id)).await?;
+    Ok(Some((project, project_id, row)))
+}
+
+/// Record a pull request from a message that carries it (comments too).
+pub(crate) async fn record_pull_request(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &mut Decisions,
+    pr: &PullRequest,
+) -> Result<Option<(ProjectRef, i64, PullRequestRow)>, sqlx::Error> {
+    record(conn, ctx, d, pr).await
+}
+
+pub(crate) async fn project_id(
+    conn: &mut PgConnection,
+    project: &ProjectRef,
+) -> Result<i64, sqlx::Error> {
+    flows::upsert_project(
+        &mut *conn,
+        &project.url,
+        &project.forge,
+        &project.namespace,
+        &project.repo,
+    )
+    .await
+}
+
+/// Decide a scratch build of the pipeline's commit: record it, and a job to
+/// submit it, and a pending flag. `trigger` tells apart the first build of a
+/// commit from builds asked for by comments.
+pub(crate) async fn request_build(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &mut Decisions,
+    pr: &PrRef<'_>,
+    pipeline: &PipelineRow,
+    variant: Variant,
+    trigger: &str,
+) -> Result<(), sqlx::Error> {
+    let target = variant.target(pr.target_branch);
+    let label = variant.label(pr.target_branch);
+    let subject = Some(format!("scratch build {label}"));
+    let source_url = pr.source.koji_source_url(&pipeline.commit_sha);
+    let trigger_key = format!("pipeline:{}:{trigger}:{}", pipeline.id, variant.as_str());
+    let created = flows::insert_scratch_build(
+        &mut *conn,
+        &NewScratchBuild {
+            pipeline_id: pipeline.id,
+            project_id: pipeline.project_id,
+            trigger_key: &trigger_key,
+            target: &target,
+            branch: pr.target_branch,
+            variant: variant.as_str(),
+            source_url: &source_url,
+            commit_sha: &pipeline.commit_sha,
+        },
+    )
+    .await?;
+    let Some(build_id) = created else {
+        d.skipped_in(
+            HANDLER,
+            subject,
+            "already decided: the build exists".to_string(),
+            pipeline.id,
+        );
+        return Ok(());
+    };
+    jobs::enqueue(
+        &mut *conn,
+        &NewJob {
+            kind: JobKind::SubmitScratchBuild,
+            dedup_key: format!("submit-scratch-build:{build_id}"),
+            payload: json!({
+                "koji_build_id": build_id,
+                "source_url": source_url,
+                "target": target,
+            }),
+            event_id: Some(d.event_id),
+            pipeline_id: Some(pipeline.id),
+        },
+    )
+    .await?;
+    let (status, _) = checkers::flags::koji_flag(KojiTaskState::Free);
+    common::set_flag(
+        conn,
+        ctx,
+        d,
+        &FlagUpdate {
+            pull_request_id: pr.pull_request_id,
+            pipeline_id: pipeline.id,
+            commit_sha: &pipeline.commit_sha,
+            subject: "scratch build",
+            branch_label: &label,
+            status,
+            comment: "RPM build is being submitted",
+            url: &ctx.build_page(build_id),
+            koji_build_id: Some(build_id),
+            test_run_id: None,
+        },
+    )
+    .await?;
+    debug_assert_eq!(status, FlagStatus::Pending);
+    d.acted(
+        HANDLER,
+        subject,
+        format!("submitting {source_url} to Koji target {target}"),
+        Some(pipeline.id),
+    );
+    Ok(())
+}
+
+/// End the active pipelines of a pull request other than the one of
+/// `keep_sha`: cancel what they still run or wait to run, and stop their
+/// flags. Returns how many were ended.
+pub(crate) async fn end_pipelines(
+    conn: &mut PgConnection,
+    d: &mut Decisions,
+    pull_request_id: i64,
+    keep_sha: Option<&str>,
+    state: &str,
+    superseded_by: Option<&str>,
+) -> Result<usize, sqlx::Error> {
+    let pipelines = flows::other_active_pipelines(&mut *conn, pull_request_id, keep_sha).await?;
+    let why = match superseded_by {
+        Some(sha) => format!("superseded by {}", naming::short_sha(sha)),
+        None => "the pull request was closed".to_string(),
+    };
+    for pipeline in &pipelines {
+        flows::end_pipeline(&mut *conn, pipeline.id, state, superseded_by).await?;
+        let mut canceled = Vec::new();
+        for build in flows::koji_builds_of_pipeline(&mut *conn, pipeline.id).await? {
+            if build.superseded || !matches!(build.status.as_str(), "pending" | "running") {
+                continue;
+            }
+            let never_submitted = jobs::cancel_pending(
+                &mut *conn,
+                &format!("submit-scratch-build:{}", build.id),
+                &why,
+            )
+            .await?;
+            flows::supersede_koji_build(&mut *conn, build.id, never_submitted).await?;
+            if !never_submitted {
+                jobs::enqueue(
+                    &mut *conn,
+                    &NewJob {
+                        kind: JobKind::CancelKojiTask,
+                        dedup_key: format!("cancel-koji-task:{}", build.id),
+                        payload: json!({"koji_build_id": build.id, "reason": why}),
+                        event_id: Some(d.event_id),
+                        pipeline_id: Some(pipeline.id),
+                    },
+                )
+                .await?;
+            }
+            canceled.push(format!("Koji build {}", build.id));
+        }
+        for run in flows::unfinished_test_runs(&mut *conn, pipeline.id).await? {
+            let never_submitted =
+                jobs::cancel_pending(&mut *conn, &format!("submit-testing-farm:{}", run.id), &why)
+                    .await?;
+            flows::supersede_test_run(&mut *conn, run.id, never_submitted).await?;
+            if !never_submitted {
+                jobs::enqueue(
+                    &mut *conn,
+                    &NewJob {
+                        kind: JobKind::CancelTestingFarm,
+                        dedup_key: format!("cancel-testing-farm:{}", run.id),
+                        payload: json!({"test_run_id": run.id, "reason": why}),
+                        event_id: Some(d.event_id),
+                        pipeline_id: Some(pipeline.id),
+                    },
+                )
+                .await?;
+            }
+            canceled.push(format!("{} test", run.test_name));
+        }
+        let flags =
+            jobs::cancel_pending_of_pipeline(&mut *conn, pipeline.id, &[JobKind::SetFlag], &why)
+                .await?;
+        d.acted(
+            HANDLER,
+            Some(format!(
+                "pipeline {} ({})",
+                pipeline.id,
+                naming::short_sha(&pipeline.commit_sha)
+            )),
+            format!(
+                "{why}: {}{}",
+                if canceled.is_empty() {
+                    "nothing was running".to_string()
+                } else {
+                    format!("canceling {}", canceled.join(", "))
+                },
+                if flags > 0 {
+                    format!("; {flags} unsent flag update(s) dropped")
+                } else {
+                    String::new()
+                }
+            ),
+            Some(pipeline.id),
+        );
+    }
+    Ok(pipelines.len())
+}

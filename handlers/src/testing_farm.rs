@@ -1,0 +1,326 @@
+//! F3 and F4: tests on Testing Farm after a successful scratch build, and
+//! what Testing Farm reports about them.
+
+use checkers::naming;
+use checkers::payload::{BuildUnderTest, CustomSource, PayloadContext};
+use checkers::policy::TestName;
+use checkers::rules::{self, Check, Fact, Work};
+use events::states::TestingFarmState;
+use events::typed::TestingFarmRequest;
+use serde_json::json;
+use sqlx::PgConnection;
+use store::flows::{self, KojiBuildRow, NewTestRun, PipelineRow, TestRunProgress};
+use store::jobs::{self, JobKind, NewJob};
+
+use crate::common::{self, Context, Decisions, FlagUpdate};
+use crate::pull_request::{PrRef, Variant};
+
+const HANDLER: &str = "testing-farm";
+
+/// Decide the tests of a pipeline's commit: one Testing Farm run per enabled
+/// test (or only `only`), each with a job to submit it and a pending flag.
+/// `build` is the successful scratch build under test (none for `tests/`
+/// repositories); `trigger` names what asked for the tests, so that asking
+/// twice for the same reason decides nothing new.
+#[expect(clippy::too_many_arguments, reason = "the inputs of one decision")]
+pub(crate) async fn start_tests(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &mut Decisions,
+    pr: &PrRef<'_>,
+    pipeline: &PipelineRow,
+    build: Option<&KojiBuildRow>,
+    trigger: &str,
+    only: Option<TestName>,
+) -> Result<(), sqlx::Error> {
+    let variant = build.map_or(Variant::Default, |b| Variant::from_str(&b.variant));
+    let label = variant.label(pr.target_branch);
+    let tests = match only {
+        Some(test) => vec![test],
+        None => ctx.policy.enabled_tests.clone(),
+    };
+    for test in tests {
+        let subject = Some(format!("{test} {label}"));
+        if let Err(skip) = rules::test_enabled(&ctx.policy, test)
+            .and_then(|()| rules::namespace_allows(&pr.project.namespace, Work::Test(test)))
+        {
+            d.skipped_in(HANDLER, subject, skip.to_string(), pipeline.id);
+            continue;
+        }
+        if test == TestName::Custom {
+            let fact = Fact::FileExists {
+                project_url: pr.source.url.clone(),
+                sha: pipeline.commit_sha.clone(),
+                path: ".fmf/version".into(),
+            };
+            let present = common::known_flag_fact(conn, ctx, &fact).await?;
+            match rules::custom_tests_possible(&pr.source.url, &pipeline.commit_sha, present) {
+                Check::Pass => {}
+                Check::Skip(skip) => {
+                    d.skipped_in(HANDLER, subject, skip.to_string(), pipeline.id);
+                    continue;
+                }
+                Check::Unknown(fact) => {
+                    common::wait_for(conn, d, HANDLER, subject, &fact, Some(pipeline.id)).await?;
+                    continue;
+                }
+            }
+        }
+        let custom = CustomSource {
+            git_url: pr.source.git_url(),
+            sha: pipeline.commit_sha.clone(),
+        };
+        let payload = checkers::payload::testing_farm_request(
+            test,
+            ctx.policy.tests.get(&test),
+            (test == TestName::Custom).then_some(&custom),
+            &BuildUnderTest {
+                task_id: build.and_then(|b| b.task_id),
+                branch: pr.target_branch.to_string(),
+                eln: variant == Variant::Eln,
+            },
+            &PayloadContext {
+                deployment: ctx.policy.deployment.clone(),
+                webhook_url: ctx.webhook_url(),
+            },
+        );
+        let payload = match payload {
+            Ok(payload) => payload,
+            Err(error) => {
+                d.skipped_in(HANDLER, subject, error.to_string(), pipeline.id);
+                continue;
+            }
+        };
+        let compose = naming::compose(pr.target_branch, variant == Variant::Eln);
+        let trigger_key = format!("{trigger}:{test}");
+        let created = flows::insert_test_run(
+            &mut *conn,
+            &NewTestRun {
+                pipeline_id: pipeline.id,
+                koji_build_id: build.map(|b| b.id),
+                test_name: test.as_str(),
+                trigger_key: &trigger_key,
+                branch: pr.target_branch,
+                variant: variant.as_str(),
+                compose: compose.as_deref(),
+                payload: &payload,
+            },
+        )
+        .await?;
+        let Some(run_id) = created else {
+            d.skipped_in(
+                HANDLER,
+                subject,
+                "already decided: the run exists",
+                pipeline.id,
+            );
+            continue;
+        };
+        jobs::enqueue(
+            &mut *conn,
+            &NewJob {
+                kind: JobKind::SubmitTestingFarm,
+                dedup_key: format!("submit-testing-farm:{run_id}"),
+                payload: json!({"test_run_id": run_id}),
+                event_id: Some(d.event_id),
+                pipeline_id: Some(pipeline.id),
+            },
+        )
+        .await?;
+        let (status, text) = checkers::flags::testing_farm_flag(TestingFarmState::New, None, None);
+        common::set_flag(
+            conn,
+            ctx,
+            d,
+            &FlagUpdate {
+                pull_request_id: pr.pull_request_id,
+                pipeline_id: pipeline.id,
+                commit_sha: &pipeline.commit_sha,
+                subject: test.as_str(),
+                branch_label: &label,
+                status,
+                comment: &text,
+                url: &ctx.test_page(run_id),
+                koji_build_id: None,
+                test_run_id: Some(run_id),
+            },
+        )
+        .await?;
+        d.acted(
+            HANDLER,
+            subject,
+            format!(
+                "submitting to Testing Farm{}",
+                build
+                    .and_then(|b| b.task_id)
+                    .map(|t| format!(" for Koji task {t}"))
+                    .unwrap_or_default()
+            ),
+            Some(pipeline.id),
+        );
+    }
+    Ok(())
+}
+
+/// Testing Farm called the webhook: read the request once for each state we
+/// know it in, however many times it calls.
+pub(crate) async fn notification(
+    conn: &mut PgConnection,
+    d: &mut Decisions,
+    request_id: &str,
+) -> Result<(), sqlx::Error> {
+    let subject = Some(format!("request {request_id}"));
+    let Some(run) = flows::test_run_by_request(&mut *conn, request_id).await? else {
+        d.skipped(HANDLER, subject, "not a request this service submitted");
+        return Ok(());
+    };
+    if matches!(run.state.as_str(), "complete" | "error" | "canceled") {
+        d.skipped_in(
+            HANDLER,
+            subject,
+            format!("the run has already ended ({})", run.state),
+            run.pipeline_id,
+        );
+        return Ok(());
+    }
+    let created = jobs::enqueue(
+        &mut *conn,
+        &NewJob {
+            kind: JobKind::FetchTestingFarm,
+            dedup_key: format!("fetch-testing-farm:{request_id}:{}", run.state),
+            payload: json!({"request_id": request_id, "test_run_id": run.id}),
+            event_id: Some(d.event_id),
+            pipeline_id: Some(run.pipeline_id),
+        },
+    )
+    .await?;
+    if created.is_some() {
+        d.acted(
+            HANDLER,
+            subject,
+            format!("reading the request (known as {})", run.state),
+            Some(run.pipeline_id),
+        );
+    } else {
+        d.skipped_in(
+            HANDLER,
+            subject,
+            format!(
+                "a read of the request in state {} is already planned",
+                run.state
+            ),
+            run.pipeline_id,
+        );
+    }
+    Ok(())
+}
+
+/// The state our run takes for a Testing Farm state.
+fn run_state(state: TestingFarmState) -> &'static str {
+    match state {
+        // Until Testing Farm says it is canceled, it still runs.
+        TestingFarmState::CancelRequested => "running",
+        other => other.as_str(),
+    }
+}
+
+/// A Testing Farm request's state, as read from its API: the run follows it
+/// and so does its flag, unless the pipeline has ended.
+pub(crate) async fn request_state(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &mut Decisions,
+    request: &TestingFarmRequest,
+) -> Result<(), sqlx::Error> {
+    let subject = Some(format!("request {}", request.request_id));
+    let Some(run) = flows::test_run_by_request(&mut *conn, &request.request_id).await? else {
+        d.skipped(HANDLER, subject, "not a request this service submitted");
+        return Ok(());
+    };
+    let current = TestingFarmState::parse(&run.state);
+    if let Err(skip) = rules::testing_farm_transition(current, request.state) {
+        d.skipped_in(HANDLER, subject, skip.to_string(), run.pipeline_id);
+        return Ok(());
+    }
+    flows::update_test_run(
+        &mut *conn,
+        &TestRunProgress {
+            id: run.id,
+            state: run_state(request.state),
+            result: request.result.map(|r| r.as_str()),
+            summary: request.summary.as_deref(),
+            artifacts_url: request.artifacts_url.as_deref(),
+        },
+    )
+    .await?;
+    let pipeline = flows::get_pipeline(&mut *conn, run.pipeline_id).await?;
+    let subject = Some(format!(
+        "{} {}",
+        run.test_name,
+        Variant::from_str(&run.variant).label(&run.branch)
+    ));
+    if run.superseded || pipeline.state != "active" {
+        d.skipped_in(
+            HANDLER,
+            subject,
+            format!(
+                "recorded {}; no flag: the pipeline has ended ({})",
+                request.state, pipeline.state
+            ),
+            pipeline.id,
+        );
+        return Ok(());
+    }
+    let Some(pr) = flows::pull_request_of_pipeline(&mut *conn, pipeline.id).await? else {
+        d.acted(
+            HANDLER,
+            subject,
+            format!("recorded {}", request.state),
+            Some(pipeline.id),
+        );
+        return Ok(());
+    };
+    let (status, text) = checkers::flags::testing_farm_flag(
+        request.state,
+        request.result,
+        request.summary.as_deref(),
+    );
+    let url = request
+        .artifacts_url
+        .clone()
+        .or(run.artifacts_url.clone())
+        .unwrap_or_else(|| ctx.test_page(run.id));
+    let label = Variant::from_str(&run.variant).label(&run.branch);
+    common::set_flag(
+        conn,
+        ctx,
+        d,
+        &FlagUpdate {
+            pull_request_id: pr.pull_request_id,
+            pipeline_id: pipeline.id,
+            commit_sha: &pipeline.commit_sha,
+            subject: &run.test_name,
+            branch_label: &label,
+            status,
+            comment: &text,
+            url: &url,
+            koji_build_id: None,
+            test_run_id: Some(run.id),
+        },
+    )
+    .await?;
+    d.acted(
+        HANDLER,
+        subject,
+        format!(
+            "Testing Farm says {}{}: flag {status}",
+            request.state,
+            request
+                .result
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        Some(pipeline.id),
+    );
+    Ok(())
+}

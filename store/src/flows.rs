@@ -1,0 +1,966 @@
+//! The records of the Fedora CI flows: projects, pull requests, pushes and
+//! commits, pipelines with their Koji builds, Testing Farm runs and flags.
+//!
+//! The handlers call these inside the transaction that also records their
+//! decisions and jobs. Functions that create something for a decision are
+//! idempotent on a key (`trigger_key`, `dedup_key`, a unique pair), and say
+//! whether they created it, so deciding an event twice changes nothing.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+
+/// Insert the project if new; its id either way.
+pub async fn upsert_project(
+    executor: impl PgExecutor<'_>,
+    url: &str,
+    forge: &str,
+    namespace: &str,
+    repo: &str,
+) -> Result<i64, sqlx::Error> {
+    // DO UPDATE (a no-op) rather than DO NOTHING, so the id comes back either way.
+    sqlx::query_scalar!(
+        r#"
+        INSERT INTO projects (url, forge, namespace, repo) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (url) DO UPDATE SET url = EXCLUDED.url
+        RETURNING id
+        "#,
+        url,
+        forge,
+        namespace,
+        repo,
+    )
+    .fetch_one(executor)
+    .await
+}
+
+/// What a pull-request message says about the pull request.
+#[derive(Debug, Clone)]
+pub struct PullRequestUpdate<'a> {
+    pub project_id: i64,
+    pub number: i64,
+    pub pagure_uid: Option<&'a str>,
+    pub title: &'a str,
+    pub author: &'a str,
+    pub target_branch: &'a str,
+    pub source_branch: &'a str,
+    pub source_url: &'a str,
+    pub head_sha: &'a str,
+    /// Pagure's `last_updated` of the message; 0 when unknown.
+    pub updated: i64,
+    pub status: &'a str,
+    pub url: Option<&'a str>,
+}
+
+/// The pull request as recorded after an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestRow {
+    pub id: i64,
+    pub head_sha: String,
+    pub status: String,
+    pub target_branch: String,
+    pub source_url: String,
+}
+
+/// Record a pull request, locking its row for the rest of the transaction.
+/// The head moves only when the message is not older than the one that set
+/// the current head, so a late message never takes the pull request back.
+pub async fn upsert_pull_request(
+    executor: impl PgExecutor<'_>,
+    pr: &PullRequestUpdate<'_>,
+) -> Result<PullRequestRow, sqlx::Error> {
+    sqlx::query_as!(
+        PullRequestRow,
+        r#"
+        INSERT INTO pull_requests (project_id, number, pagure_uid, title, author, target_branch,
+                                   source_branch, source_url, head_sha, head_updated, status, url)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        ON CONFLICT (project_id, number) DO UPDATE SET
+            pagure_uid = COALESCE(EXCLUDED.pagure_uid, pull_requests.pagure_uid),
+            title = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                         THEN EXCLUDED.title ELSE pull_requests.title END,
+            target_branch = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                         THEN EXCLUDED.target_branch ELSE pull_requests.target_branch END,
+            source_branch = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                         THEN EXCLUDED.source_branch ELSE pull_requests.source_branch END,
+            source_url = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                         THEN EXCLUDED.source_url ELSE pull_requests.source_url END,
+            head_sha = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                         THEN EXCLUDED.head_sha ELSE pull_requests.head_sha END,
+            head_updated = GREATEST(EXCLUDED.head_updated, pull_requests.head_updated),
+            status = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                         THEN EXCLUDED.status ELSE pull_requests.status END,
+            url = COALESCE(EXCLUDED.url, pull_requests.url),
+            updated_at = now()
+        RETURNING id, head_sha, status, target_branch, source_url
+        "#,
+        pr.project_id,
+        pr.number,
+        pr.pagure_uid,
+        pr.title,
+        pr.author,
+        pr.target_branch,
+        pr.source_branch,
+        pr.source_url,
+        pr.head_sha,
+        pr.updated,
+        pr.status,
+        pr.url,
+    )
+    .fetch_one(executor)
+    .await
+}
+
+/// A pull request by project and number.
+pub async fn find_pull_request(
+    executor: impl PgExecutor<'_>,
+    project_id: i64,
+    number: i64,
+) -> Result<Option<PullRequestRow>, sqlx::Error> {
+    sqlx::query_as!(
+        PullRequestRow,
+        r#"
+        SELECT id, head_sha, status, target_branch, source_url
+        FROM pull_requests WHERE project_id = $1 AND number = $2
+        "#,
+        project_id,
+        number,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Open pull requests whose commits come from `source_url`'s `branch`.
+pub async fn pull_requests_from_branch(
+    executor: impl PgExecutor<'_>,
+    source_url: &str,
+    branch: &str,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        SELECT id, number FROM pull_requests
+        WHERE source_url = $1 AND source_branch = $2 AND status = 'open'
+        ORDER BY id
+        "#,
+        source_url,
+        branch,
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.number)).collect())
+}
+
+/// A push, once per event; `None` if this event's push is already recorded.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_push(
+    executor: impl PgExecutor<'_>,
+    event_id: i64,
+    project_id: i64,
+    branch: &str,
+    old_sha: Option<&str>,
+    new_sha: &str,
+    pusher: Option<&str>,
+    forced: bool,
+    total_commits: Option<i32>,
+    pull_request_id: Option<i64>,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        INSERT INTO pushes (event_id, project_id, branch, old_sha, new_sha, pusher, forced,
+                            total_commits, pull_request_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING id
+        "#,
+        event_id,
+        project_id,
+        branch,
+        old_sha,
+        new_sha,
+        pusher,
+        forced,
+        total_commits,
+        pull_request_id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Remember a commit, with the push or pull request that brought it when
+/// known; the first of those to be recorded stays.
+pub async fn upsert_commit(
+    executor: impl PgExecutor<'_>,
+    project_id: i64,
+    sha: &str,
+    push_id: Option<i64>,
+    pull_request_id: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO commits (project_id, sha, push_id, pull_request_id)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (project_id, sha) DO UPDATE SET
+            push_id = COALESCE(commits.push_id, EXCLUDED.push_id),
+            pull_request_id = COALESCE(commits.pull_request_id, EXCLUDED.pull_request_id)
+        "#,
+        project_id,
+        sha,
+        push_id,
+        pull_request_id,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// Mark a pull request closed or merged.
+pub async fn set_pull_request_status(
+    executor: impl PgExecutor<'_>,
+    pull_request_id: i64,
+    status: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE pull_requests SET status = $2, updated_at = now() WHERE id = $1",
+        pull_request_id,
+        status,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// A pipeline as the handlers need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub pull_request_id: Option<i64>,
+    pub commit_sha: String,
+    pub state: String,
+    pub superseded_by: Option<String>,
+}
+
+/// The pipeline of a pull request's commit, created if new. The bool says
+/// whether it was created now.
+pub async fn get_or_create_pipeline(
+    executor: impl PgExecutor<'_>,
+    project_id: i64,
+    pull_request_id: i64,
+    commit_sha: &str,
+    trigger: &str,
+    event_id: i64,
+) -> Result<(PipelineRow, bool), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"
+        INSERT INTO pipelines (project_id, pull_request_id, commit_sha, trigger, event_id)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (pull_request_id, commit_sha) DO UPDATE SET updated_at = pipelines.updated_at
+        RETURNING id, project_id, pull_request_id, commit_sha, state, superseded_by,
+                  (xmax = 0) AS "created!"
+        "#,
+        project_id,
+        pull_request_id,
+        commit_sha,
+        trigger,
+        event_id,
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok((
+        PipelineRow {
+            id: row.id,
+            project_id: row.project_id,
+            pull_request_id: row.pull_request_id,
+            commit_sha: row.commit_sha,
+            state: row.state,
+            superseded_by: row.superseded_by,
+        },
+        row.created,
+    ))
+}
+
+pub async fn get_pipeline(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+) -> Result<PipelineRow, sqlx::Error> {
+    sqlx::query_as!(
+        PipelineRow,
+        r#"
+        SELECT id, project_id, pull_request_id, commit_sha, state, superseded_by
+        FROM pipelines WHERE id = $1
+        "#,
+        id,
+    )
+    .fetch_one(executor)
+    .await
+}
+
+/// Active pipelines of a pull request other than the one for `keep_sha`.
+pub async fn other_active_pipelines(
+    executor: impl PgExecutor<'_>,
+    pull_request_id: i64,
+    keep_sha: Option<&str>,
+) -> Result<Vec<PipelineRow>, sqlx::Error> {
+    sqlx::query_as!(
+        PipelineRow,
+        r#"
+        SELECT id, project_id, pull_request_id, commit_sha, state, superseded_by
+        FROM pipelines
+        WHERE pull_request_id = $1 AND state = 'active'
+          AND ($2::text IS NULL OR commit_sha <> $2)
+        ORDER BY id
+        FOR UPDATE
+        "#,
+        pull_request_id,
+        keep_sha,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// End a pipeline: `superseded` (by a newer commit) or `closed` (the pull
+/// request was closed).
+pub async fn end_pipeline(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    state: &str,
+    superseded_by: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE pipelines SET state = $2, superseded_by = $3, updated_at = now()
+        WHERE id = $1
+        "#,
+        id,
+        state,
+        superseded_by,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// A Koji build as the handlers need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KojiBuildRow {
+    pub id: i64,
+    pub pipeline_id: Option<i64>,
+    pub task_id: Option<i64>,
+    pub target: String,
+    pub branch: Option<String>,
+    pub variant: String,
+    pub source_url: String,
+    pub commit_sha: Option<String>,
+    pub status: String,
+    pub koji_state: Option<String>,
+    pub superseded: bool,
+    pub web_url: Option<String>,
+}
+
+/// A scratch build to submit for a pipeline.
+#[derive(Debug, Clone)]
+pub struct NewScratchBuild<'a> {
+    pub pipeline_id: i64,
+    pub project_id: i64,
+    pub trigger_key: &'a str,
+    pub target: &'a str,
+    pub branch: &'a str,
+    pub variant: &'a str,
+    pub source_url: &'a str,
+    pub commit_sha: &'a str,
+}
+
+/// Record a scratch build to submit; `None` if the decision with this
+/// trigger key already made one.
+pub async fn insert_scratch_build(
+    executor: impl PgExecutor<'_>,
+    build: &NewScratchBuild<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        INSERT INTO koji_builds (pipeline_id, project_id, trigger_key, scratch, target, branch,
+                                 variant, source_url, commit_sha, status)
+        VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, 'pending')
+        ON CONFLICT (trigger_key) DO NOTHING
+        RETURNING id
+        "#,
+        build.pipeline_id,
+        build.project_id,
+        build.trigger_key,
+        build.target,
+        build.branch,
+        build.variant,
+        build.source_url,
+        build.commit_sha,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// The build of a Koji task, locked for the transaction.
+pub async fn koji_build_by_task(
+    executor: impl PgExecutor<'_>,
+    task_id: i64,
+) -> Result<Option<KojiBuildRow>, sqlx::Error> {
+    sqlx::query_as!(
+        KojiBuildRow,
+        r#"
+        SELECT id, pipeline_id, task_id, target, branch, variant, source_url, commit_sha,
+               status, koji_state, superseded, web_url
+        FROM koji_builds WHERE task_id = $1
+        FOR UPDATE
+        "#,
+        task_id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Builds of a pipeline, oldest first.
+pub async fn koji_builds_of_pipeline(
+    executor: impl PgExecutor<'_>,
+    pipeline_id: i64,
+) -> Result<Vec<KojiBuildRow>, sqlx::Error> {
+    sqlx::query_as!(
+        KojiBuildRow,
+        r#"
+        SELECT id, pipeline_id, task_id, target, branch, variant, source_url, commit_sha,
+               status, koji_state, superseded, web_url
+        FROM koji_builds WHERE pipeline_id = $1
+        ORDER BY id
+        FOR UPDATE
+        "#,
+        pipeline_id,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// What a Koji task message or poll changes on a build.
+#[derive(Debug, Clone)]
+pub struct KojiBuildProgress<'a> {
+    pub id: i64,
+    pub koji_state: &'a str,
+    pub status: &'a str,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub web_url: Option<&'a str>,
+    pub log_urls: &'a serde_json::Value,
+}
+
+pub async fn update_koji_build(
+    executor: impl PgExecutor<'_>,
+    progress: &KojiBuildProgress<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE koji_builds SET
+            koji_state = $2, status = $3,
+            started_at = COALESCE(started_at, $4),
+            finished_at = COALESCE($5, finished_at),
+            web_url = COALESCE($6, web_url),
+            log_urls = CASE WHEN $7::jsonb <> '{}'::jsonb THEN $7 ELSE log_urls END,
+            last_heard_at = now(), updated_at = now()
+        WHERE id = $1
+        "#,
+        progress.id,
+        progress.koji_state,
+        progress.status,
+        progress.started_at,
+        progress.finished_at,
+        progress.web_url,
+        progress.log_urls,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// Mark a build superseded, and `canceled` too when it was never submitted.
+pub async fn supersede_koji_build(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    never_submitted: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE koji_builds SET superseded = true,
+            status = CASE WHEN $2 THEN 'canceled' ELSE status END,
+            error_message = CASE WHEN $2 THEN 'superseded before it was submitted'
+                                 ELSE error_message END,
+            finished_at = CASE WHEN $2 THEN now() ELSE finished_at END,
+            updated_at = now()
+        WHERE id = $1
+        "#,
+        id,
+        never_submitted,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// An official (non-scratch) build, recorded once per Koji build id.
+#[derive(Debug, Clone)]
+pub struct OfficialBuild<'a> {
+    pub project_id: Option<i64>,
+    pub build_id: i64,
+    pub task_id: Option<i64>,
+    pub nvr: &'a str,
+    pub target: &'a str,
+    pub source_url: &'a str,
+    pub commit_sha: Option<&'a str>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub async fn record_official_build(
+    executor: impl PgExecutor<'_>,
+    build: &OfficialBuild<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        INSERT INTO koji_builds (project_id, scratch, build_id, task_id, nvr, target, source_url,
+                                 commit_sha, status, koji_state, finished_at)
+        VALUES ($1, false, $2, $3, $4, $5, $6, $7, 'success', 'COMPLETE', $8)
+        ON CONFLICT DO NOTHING
+        RETURNING id
+        "#,
+        build.project_id,
+        build.build_id,
+        build.task_id,
+        build.nvr,
+        build.target,
+        build.source_url,
+        build.commit_sha,
+        build.finished_at,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// A Testing Farm run as the handlers need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRunRow {
+    pub id: i64,
+    pub pipeline_id: i64,
+    pub koji_build_id: Option<i64>,
+    pub test_name: String,
+    pub branch: String,
+    pub variant: String,
+    pub request_id: Option<String>,
+    pub state: String,
+    pub result: Option<String>,
+    pub artifacts_url: Option<String>,
+    pub superseded: bool,
+}
+
+/// A Testing Farm run to submit.
+#[derive(Debug, Clone)]
+pub struct NewTestRun<'a> {
+    pub pipeline_id: i64,
+    pub koji_build_id: Option<i64>,
+    pub test_name: &'a str,
+    pub trigger_key: &'a str,
+    pub branch: &'a str,
+    pub variant: &'a str,
+    pub compose: Option<&'a str>,
+    pub payload: &'a serde_json::Value,
+}
+
+/// Record a run to submit; `None` if the decision with this trigger key
+/// already made one.
+pub async fn insert_test_run(
+    executor: impl PgExecutor<'_>,
+    run: &NewTestRun<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        INSERT INTO test_runs (pipeline_id, koji_build_id, test_name, trigger_key, branch, variant,
+                               compose, payload)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (trigger_key) DO NOTHING
+        RETURNING id
+        "#,
+        run.pipeline_id,
+        run.koji_build_id,
+        run.test_name,
+        run.trigger_key,
+        run.branch,
+        run.variant,
+        run.compose,
+        run.payload,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// The run of a Testing Farm request, locked for the transaction.
+pub async fn test_run_by_request(
+    executor: impl PgExecutor<'_>,
+    request_id: &str,
+) -> Result<Option<TestRunRow>, sqlx::Error> {
+    sqlx::query_as!(
+        TestRunRow,
+        r#"
+        SELECT id, pipeline_id, koji_build_id, test_name, branch, variant, request_id, state,
+               result, artifacts_url, superseded
+        FROM test_runs WHERE request_id = $1
+        FOR UPDATE
+        "#,
+        request_id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Runs of a pipeline that have not finished, locked.
+pub async fn unfinished_test_runs(
+    executor: impl PgExecutor<'_>,
+    pipeline_id: i64,
+) -> Result<Vec<TestRunRow>, sqlx::Error> {
+    sqlx::query_as!(
+        TestRunRow,
+        r#"
+        SELECT id, pipeline_id, koji_build_id, test_name, branch, variant, request_id, state,
+               result, artifacts_url, superseded
+        FROM test_runs
+        WHERE pipeline_id = $1 AND state IN ('new', 'queued', 'running') AND NOT superseded
+        ORDER BY id
+        FOR UPDATE
+        "#,
+        pipeline_id,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// What a Testing Farm report changes on a run.
+#[derive(Debug, Clone)]
+pub struct TestRunProgress<'a> {
+    pub id: i64,
+    pub state: &'a str,
+    pub result: Option<&'a str>,
+    pub summary: Option<&'a str>,
+    pub artifacts_url: Option<&'a str>,
+}
+
+pub async fn update_test_run(
+    executor: impl PgExecutor<'_>,
+    progress: &TestRunProgress<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE test_runs SET
+            state = $2, result = COALESCE($3, result), summary = COALESCE($4, summary),
+            artifacts_url = COALESCE($5, artifacts_url),
+            started_at = CASE WHEN $2 IN ('running', 'complete', 'error')
+                              THEN COALESCE(started_at, now()) ELSE started_at END,
+            finished_at = CASE WHEN $2 IN ('complete', 'error', 'canceled')
+                               THEN COALESCE(finished_at, now()) ELSE finished_at END,
+            updated_at = now()
+        WHERE id = $1
+        "#,
+        progress.id,
+        progress.state,
+        progress.result,
+        progress.summary,
+        progress.artifacts_url,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// Mark a run superseded, and `canceled` too when it was never submitted.
+pub async fn supersede_test_run(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    never_submitted: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE test_runs SET superseded = true,
+            state = CASE WHEN $2 THEN 'canceled' ELSE state END,
+            summary = CASE WHEN $2 THEN 'superseded before it was submitted' ELSE summary END,
+            finished_at = CASE WHEN $2 THEN now() ELSE finished_at END,
+            updated_at = now()
+        WHERE id = $1
+        "#,
+        id,
+        never_submitted,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// The flag's desired state.
+#[derive(Debug, Clone)]
+pub struct FlagState<'a> {
+    pub pull_request_id: i64,
+    pub pipeline_id: i64,
+    pub commit_sha: &'a str,
+    pub check_name: &'a str,
+    pub uid: &'a str,
+    pub status: &'a str,
+    pub comment: &'a str,
+    pub url: &'a str,
+    pub koji_build_id: Option<i64>,
+    pub test_run_id: Option<i64>,
+}
+
+/// Set a flag's desired state. Returns the flag id and its new version when
+/// something changed, `None` when the flag already says exactly this.
+pub async fn set_flag(
+    executor: impl PgExecutor<'_>,
+    flag: &FlagState<'_>,
+) -> Result<Option<(i64, i32)>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"
+        INSERT INTO flags (pull_request_id, pipeline_id, commit_sha, check_name, uid, status,
+                           comment, url, koji_build_id, test_run_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (pull_request_id, uid) DO UPDATE SET
+            status = EXCLUDED.status, comment = EXCLUDED.comment, url = EXCLUDED.url,
+            pipeline_id = EXCLUDED.pipeline_id,
+            koji_build_id = COALESCE(EXCLUDED.koji_build_id, flags.koji_build_id),
+            test_run_id = COALESCE(EXCLUDED.test_run_id, flags.test_run_id),
+            version = flags.version + 1, updated_at = now()
+        WHERE (flags.status, flags.comment, flags.url)
+              IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.comment, EXCLUDED.url)
+        RETURNING id, version
+        "#,
+        flag.pull_request_id,
+        flag.pipeline_id,
+        flag.commit_sha,
+        flag.check_name,
+        flag.uid,
+        flag.status,
+        flag.comment,
+        flag.url,
+        flag.koji_build_id,
+        flag.test_run_id,
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|r| (r.id, r.version)))
+}
+
+/// One decision for an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub handler: &'static str,
+    pub outcome: Outcome,
+    pub subject: Option<String>,
+    pub reason: String,
+    pub pipeline_id: Option<i64>,
+}
+
+/// What came of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Something was recorded to be done (jobs created, state changed).
+    Acted,
+    /// Nothing to do, for the reason given.
+    Skipped,
+    /// The decision needs a fact first; it is taken again when the fact arrives.
+    Waiting,
+    /// The event could not be handled.
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Acted => "acted",
+            Outcome::Skipped => "skipped",
+            Outcome::Waiting => "waiting",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Decisions of many events in one statement.
+pub async fn insert_decisions(
+    executor: impl PgExecutor<'_>,
+    decisions: &[(i64, &Decision)],
+) -> Result<(), sqlx::Error> {
+    let mut event_ids = Vec::with_capacity(decisions.len());
+    let mut handlers = Vec::with_capacity(decisions.len());
+    let mut outcomes = Vec::with_capacity(decisions.len());
+    let mut subjects = Vec::with_capacity(decisions.len());
+    let mut reasons = Vec::with_capacity(decisions.len());
+    let mut pipelines = Vec::with_capacity(decisions.len());
+    for (event_id, decision) in decisions {
+        event_ids.push(*event_id);
+        handlers.push(decision.handler);
+        outcomes.push(decision.outcome.as_str());
+        subjects.push(decision.subject.as_deref());
+        reasons.push(decision.reason.as_str());
+        pipelines.push(decision.pipeline_id);
+    }
+    sqlx::query!(
+        r#"
+        INSERT INTO decisions (event_id, handler, outcome, subject, reason, pipeline_id)
+        SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
+        "#,
+        &event_ids,
+        &handlers as _,
+        &outcomes as _,
+        &subjects as _,
+        &reasons as _,
+        &pipelines as _,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// A decision as the API and tests read it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionRow {
+    pub handler: String,
+    pub outcome: String,
+    pub subject: Option<String>,
+    pub reason: String,
+}
+
+pub async fn decisions_of_event(
+    executor: impl PgExecutor<'_>,
+    event_id: i64,
+) -> Result<Vec<DecisionRow>, sqlx::Error> {
+    sqlx::query_as!(
+        DecisionRow,
+        r#"
+        SELECT handler, outcome, subject, reason FROM decisions
+        WHERE event_id = $1 ORDER BY id
+        "#,
+        event_id,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// A fact looked up by a job, if it is known and not older than `max_age`.
+pub async fn fact(
+    executor: impl PgExecutor<'_>,
+    key: &str,
+    max_age: Option<chrono::Duration>,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    let row = sqlx::query!(r#"SELECT value, checked_at FROM facts WHERE key = $1"#, key)
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.and_then(|r| match max_age {
+        Some(age) if Utc::now() - r.checked_at > age => None,
+        _ => Some(r.value),
+    }))
+}
+
+pub async fn store_fact(
+    executor: impl PgExecutor<'_>,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO facts (key, value) VALUES ($1, $2)
+        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, checked_at = now()
+        "#,
+        key,
+        value,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// Park an event until a fact arrives.
+pub async fn wait_for_fact(
+    executor: impl PgExecutor<'_>,
+    key: &str,
+    event_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO waiting_events (fact_key, event_id) VALUES ($1, $2)
+        ON CONFLICT DO NOTHING
+        "#,
+        key,
+        event_id,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// Put the events waiting for a fact back in line for their decisions; the
+/// ids of those events.
+pub async fn wake_waiting_events(
+    executor: impl PgExecutor<'_>,
+    key: &str,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        WITH woken AS (DELETE FROM waiting_events WHERE fact_key = $1 RETURNING event_id)
+        UPDATE events SET status = 'received', processed_at = NULL
+        WHERE id IN (SELECT event_id FROM woken)
+        RETURNING id
+        "#,
+        key,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// The pull request of a pipeline, with its project, as the flows need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelinePullRequest {
+    pub pull_request_id: i64,
+    pub number: i64,
+    pub target_branch: String,
+    pub head_sha: String,
+    pub source_url: String,
+    pub project_url: String,
+}
+
+pub async fn pull_request_of_pipeline(
+    executor: impl PgExecutor<'_>,
+    pipeline_id: i64,
+) -> Result<Option<PipelinePullRequest>, sqlx::Error> {
+    sqlx::query_as!(
+        PipelinePullRequest,
+        r#"
+        SELECT pr.id AS pull_request_id, pr.number, pr.target_branch, pr.head_sha, pr.source_url,
+               p.url AS project_url
+        FROM pipelines pl
+        JOIN pull_requests pr ON pr.id = pl.pull_request_id
+        JOIN projects p ON p.id = pr.project_id
+        WHERE pl.id = $1
+        "#,
+        pipeline_id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// The newest build of a pipeline for a variant, any status.
+pub async fn latest_koji_build(
+    executor: impl PgExecutor<'_>,
+    pipeline_id: i64,
+    variant: &str,
+) -> Result<Option<KojiBuildRow>, sqlx::Error> {
+    sqlx::query_as!(
+        KojiBuildRow,
+        r#"
+        SELECT id, pipeline_id, task_id, target, branch, variant, source_url, commit_sha,
+               status, koji_state, superseded, web_url
+        FROM koji_builds WHERE pipeline_id = $1 AND variant = $2
+        ORDER BY id DESC LIMIT 1
+        "#,
+        pipeline_id,
+        variant,
+    )
+    .fetch_optional(executor)
+    .await
+}
