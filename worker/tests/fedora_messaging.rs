@@ -43,7 +43,10 @@ async fn a_message_from_fedora_messaging_is_listed_within_a_second_once() {
         let vhost = fresh_vhost();
         let port = support::free_port();
         let api = format!("http://127.0.0.1:{port}");
-        let _service = Service::spawn(&service_config(&db.url, &vhost.amqp_url, port), &["run"]);
+        let _service = Service::spawn(
+            &service_config(&db.url, &vhost.amqp_url, port),
+            &["run", "--consumer", "--api"],
+        );
         wait_until(
             Duration::from_secs(60),
             "the service to be ready",

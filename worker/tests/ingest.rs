@@ -16,7 +16,11 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn start(database_url: &str, amqp_url: &str) -> (Service, String) {
     let port = support::free_port();
-    let service = Service::spawn(&service_config(database_url, amqp_url, port), &["run"]);
+    // Ingest only: the decider would move the events on from `received`.
+    let service = Service::spawn(
+        &service_config(database_url, amqp_url, port),
+        &["run", "--consumer", "--api"],
+    );
     (service, format!("http://127.0.0.1:{port}"))
 }
 
@@ -281,7 +285,7 @@ async fn real_messages_round_trip_through_publish_and_the_consumer() {
         let vhost = fresh_vhost();
         let port = support::free_port();
         let config = service_config(&db.url, &vhost.amqp_url, port);
-        let _service = Service::spawn(&config, &["run"]);
+        let _service = Service::spawn(&config, &["run", "--consumer", "--api"]);
         ready(&format!("http://127.0.0.1:{port}")).await;
 
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/bus");
