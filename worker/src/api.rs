@@ -129,14 +129,21 @@ async fn list_events(
     ))
 }
 
+/// One event with everything recorded about it, and every decision taken
+/// for it, in order.
 async fn get_event(
     State(state): State<AppState>,
     Path(message_id): Path<String>,
-) -> Result<Json<store::events::EventDetail>, ApiError> {
-    store::events::get(&state.pool, &message_id)
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let event = store::events::get(&state.pool, &message_id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no event {message_id:?}")))
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no event {message_id:?}")))?;
+    let decisions = store::flows::decisions_of_event(&state.pool, event.id).await?;
+    let mut body = serde_json::to_value(&event)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    body["decisions"] = serde_json::to_value(&decisions)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(body))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,0 +1,212 @@
+//! Decisions at the edges: unreadable events, Testing Farm webhooks arriving
+//! many times, results that arrive late or out of order.
+
+mod support;
+
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_that_does_not_parse_fails_with_the_reason() {
+    let pool = support::fresh_db().await;
+    let ctx = support::context();
+    let mut message = support::message("pagure.pull-request.new-fork.json");
+    message["body"]["pullrequest"]
+        .as_object_mut()
+        .expect("object")
+        .remove("commit_stop");
+    let event = support::record(&pool, &message).await;
+    support::decide_all(&pool, &ctx).await;
+    let outcome = support::outcome(&pool, event).await;
+    assert_eq!(outcome["status"], "failed");
+    assert_eq!(
+        outcome["reason"],
+        "pagure.pull-request.new: pullrequest.commit_stop is missing"
+    );
+    assert!(support::jobs_of_event(&pool, event).await.is_empty());
+}
+
+/// A pull request opened, built, and its tests submitted, with request ids.
+async fn tests_submitted(pool: &sqlx::PgPool, ctx: &handlers::Context) {
+    support::record(pool, &support::message("pagure.pull-request.updated.json")).await;
+    support::decide_all(pool, ctx).await;
+    sqlx::query("UPDATE koji_builds SET task_id = 777 WHERE id = 1")
+        .execute(pool)
+        .await
+        .expect("task");
+    let mut closed = support::message("buildsys.task.state.change-closed-scratch.json");
+    closed["body"]["id"] = json!(777);
+    support::record(pool, &closed).await;
+    support::decide_all(pool, ctx).await;
+    // As the submit jobs record it once Testing Farm accepted the requests.
+    sqlx::query("UPDATE test_runs SET request_id = 'req-' || id, state = 'queued'")
+        .execute(pool)
+        .await
+        .expect("requests");
+    sqlx::query("UPDATE jobs SET state = 'done' WHERE kind = 'submit-testing-farm'")
+        .execute(pool)
+        .await
+        .expect("jobs done");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_webhooks_reads_the_request_once_per_state() {
+    let pool = support::fresh_db().await;
+    let ctx = support::context();
+    tests_submitted(&pool, &ctx).await;
+    for _ in 0..50 {
+        support::record_internal(
+            &pool,
+            events::typed::TOPIC_TF_NOTIFICATION,
+            json!({"request_id": "req-1"}),
+        )
+        .await;
+    }
+    support::decide_all(&pool, &ctx).await;
+    let fetches: Vec<(String,)> =
+        sqlx::query_as("SELECT dedup_key FROM jobs WHERE kind = 'fetch-testing-farm'")
+            .fetch_all(&pool)
+            .await
+            .expect("jobs");
+    assert_eq!(fetches, [("fetch-testing-farm:req-1:queued".to_string(),)]);
+
+    // The read finds it running: the run and its flag follow, and the next
+    // webhooks lead to one more read.
+    let mut running = support::testing_farm("request-complete.json");
+    running["id"] = json!("req-1");
+    running["state"] = json!("running");
+    running["result"] = json!(null);
+    support::record_internal(&pool, events::typed::TOPIC_TF_REQUEST, running).await;
+    for _ in 0..50 {
+        support::record_internal(
+            &pool,
+            events::typed::TOPIC_TF_NOTIFICATION,
+            json!({"request_id": "req-1"}),
+        )
+        .await;
+    }
+    support::decide_all(&pool, &ctx).await;
+    let fetches: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'fetch-testing-farm'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(fetches, 2);
+
+    // Complete and passed: success flag with the artifacts link.
+    let mut complete = support::testing_farm("request-complete.json");
+    complete["id"] = json!("req-1");
+    complete["run"] = json!({"artifacts": "https://artifacts.testing-farm.io/req-1"});
+    let done = support::record_internal(&pool, events::typed::TOPIC_TF_REQUEST, complete).await;
+    support::decide_all(&pool, &ctx).await;
+    let flag: (String, String, String) = sqlx::query_as(
+        "SELECT f.status, f.comment, f.url FROM flags f JOIN test_runs r ON r.id = f.test_run_id
+         WHERE r.request_id = 'req-1'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("flag");
+    assert_eq!(
+        flag,
+        (
+            "success".to_string(),
+            "Tests passed".to_string(),
+            "https://artifacts.testing-farm.io/req-1".to_string()
+        )
+    );
+    assert_eq!(support::outcome(&pool, done).await["status"], "processed");
+
+    // A late "running" after "complete" changes nothing.
+    let mut late = support::testing_farm("request-complete.json");
+    late["id"] = json!("req-1");
+    late["state"] = json!("running");
+    let late = support::record_internal(&pool, events::typed::TOPIC_TF_REQUEST, late).await;
+    support::decide_all(&pool, &ctx).await;
+    let outcome = support::outcome(&pool, late).await;
+    assert_eq!(outcome["status"], "skipped", "{outcome:#}");
+    assert!(support::jobs_of_event(&pool, late).await.is_empty());
+    // Webhooks after the end read nothing.
+    let after = support::record_internal(
+        &pool,
+        events::typed::TOPIC_TF_NOTIFICATION,
+        json!({"request_id": "req-1"}),
+    )
+    .await;
+    support::decide_all(&pool, &ctx).await;
+    assert!(support::jobs_of_event(&pool, after).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_errored_request_sets_an_error_flag_with_the_summary() {
+    let pool = support::fresh_db().await;
+    let ctx = support::context();
+    tests_submitted(&pool, &ctx).await;
+    let mut errored = support::testing_farm("request-error.json");
+    errored["id"] = json!("req-2");
+    support::record_internal(&pool, events::typed::TOPIC_TF_REQUEST, errored).await;
+    support::decide_all(&pool, &ctx).await;
+    let (state, result, flag_status, comment): (String, Option<String>, String, String) =
+        sqlx::query_as(
+            "SELECT r.state, r.result, f.status, f.comment FROM test_runs r
+             JOIN flags f ON f.test_run_id = r.id WHERE r.request_id = 'req-2'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("run");
+    assert_eq!(state, "error");
+    assert_eq!(result.as_deref(), Some("error"));
+    assert_eq!(flag_status, "error");
+    assert_eq!(comment, "something went wrong");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_koji_message_older_than_the_recorded_state_is_stale() {
+    let pool = support::fresh_db().await;
+    let ctx = support::context();
+    tests_submitted(&pool, &ctx).await;
+    let mut open = support::message("buildsys.task.state.change-open-scratch.json");
+    open["body"]["id"] = json!(777);
+    let event = support::record(&pool, &open).await;
+    support::decide_all(&pool, &ctx).await;
+    let outcome = support::outcome(&pool, event).await;
+    assert_eq!(outcome["status"], "skipped");
+    assert!(
+        outcome["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stale"),
+        "{outcome:#}"
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM koji_builds WHERE task_id = 777")
+        .fetch_one(&pool)
+        .await
+        .expect("build");
+    assert_eq!(status, "success");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_pull_request_stops_its_pipeline() {
+    let pool = support::fresh_db().await;
+    let ctx = support::context();
+    tests_submitted(&pool, &ctx).await;
+    let mut closed = support::message("pagure.pull-request.updated.json");
+    closed["id"] = json!("closing");
+    closed["topic"] = json!("org.fedoraproject.prod.pagure.pull-request.closed");
+    closed["body"]["pullrequest"]["status"] = json!("Closed");
+    let event = support::record(&pool, &closed).await;
+    support::decide_all(&pool, &ctx).await;
+    let cancels: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'cancel-testing-farm'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    // Five: custom waits for its .fmf/version look-up, so it has no request.
+    assert_eq!(cancels, 5, "every submitted request is canceled");
+    let (pr, pipeline): (String, String) = sqlx::query_as(
+        "SELECT pr.status, p.state FROM pull_requests pr JOIN pipelines p ON p.pull_request_id = pr.id",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("rows");
+    assert_eq!((pr.as_str(), pipeline.as_str()), ("closed", "closed"));
+    assert_eq!(support::outcome(&pool, event).await["status"], "processed");
+}
