@@ -56,6 +56,8 @@ CREATE TABLE pushes (
     pushed_at        TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX pushes_project_branch ON pushes (project_id, branch, id);
+-- A push to a fork's branch is linked to the open pull requests made from it.
+CREATE INDEX pull_requests_source ON pull_requests (source_url, source_branch) WHERE status = 'open';
 
 -- Commits we have seen, with the push that brought each one when we saw it.
 CREATE TABLE commits (
@@ -217,7 +219,8 @@ CREATE TABLE jobs (
     finished_at   TIMESTAMPTZ
 );
 CREATE INDEX jobs_ready ON jobs (queue, run_at) WHERE state = 'pending';
-CREATE INDEX jobs_pipeline ON jobs (pipeline_id) WHERE pipeline_id IS NOT NULL;
+-- Superseding a pipeline cancels its jobs that have not started.
+CREATE INDEX jobs_pipeline_pending ON jobs (pipeline_id) WHERE state = 'pending';
 
 -- What jobs looked up for the decisions (does a project have an eln branch,
 -- does a commit have .fmf/version, is a user a packager), with when.
@@ -245,3 +248,6 @@ END
 $$;
 CREATE TRIGGER events_notify AFTER INSERT ON events
     FOR EACH STATEMENT EXECUTE FUNCTION events_notify();
+
+-- Jobs whose runner's lease ran out are taken over.
+CREATE INDEX jobs_leased ON jobs (queue, locked_until) WHERE state = 'running';

@@ -16,6 +16,8 @@
 //! target/release/ingest-bench --smoke          # 2,000 messages, to keep the benchmark working
 //! ```
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,6 +31,8 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use sqlx::Connection as _;
+
+use common::Database;
 
 #[derive(Parser)]
 #[command(
@@ -526,62 +530,4 @@ fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A database of the run's own, dropped at the end.
-struct Database {
-    server_url: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create(server_url: &str) -> anyhow::Result<Self> {
-        let name = format!("fci_bench_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(server_url)
-            .await
-            .with_context(|| format!("connecting to PostgreSQL at {server_url}"))?;
-        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await?;
-        let url = url_with_path(server_url, &name);
-        Ok(Database {
-            server_url: server_url.to_owned(),
-            name,
-            url,
-        })
-    }
-
-    async fn drop(self) {
-        let dropped = async {
-            let mut conn = sqlx::PgConnection::connect(&self.server_url).await?;
-            sqlx::raw_sql(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name))
-                .execute(&mut conn)
-                .await?;
-            conn.close().await
-        };
-        if let Err(error) = dropped.await {
-            eprintln!("could not drop database {}: {error}", self.name);
-        }
-    }
-}
-
-/// `server_url` with its database name replaced by `name`.
-fn url_with_path(server_url: &str, name: &str) -> String {
-    let (base, query) = match server_url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (server_url, None),
-    };
-    let authority_end = base
-        .find("://")
-        .map(|scheme| scheme + 3)
-        .and_then(|start| base[start..].find('/').map(|slash| start + slash))
-        .unwrap_or(base.len());
-    let mut url = format!("{}/{name}", &base[..authority_end]);
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(query);
-    }
-    url
 }

@@ -31,6 +31,11 @@ pub const TOPIC_TF_REQUEST: &str = "fedora-ci-worker.testing-farm.request";
 pub const TOPIC_KOJI_TASK_POLLED: &str = "fedora-ci-worker.buildsys.task.state.change";
 /// Internal topic of a fact a job looked up (`{key, value}`).
 pub const TOPIC_FACT: &str = "fedora-ci-worker.fact";
+/// Internal topic of a job that gave up (`{job_id, kind, payload, error}`).
+pub const TOPIC_JOB_DEAD: &str = "fedora-ci-worker.job.dead";
+/// Internal topic of a build or test run that had no result in time
+/// (`{subject: "koji-build" | "test-run", id, after_seconds}`).
+pub const TOPIC_TIMEOUT: &str = "fedora-ci-worker.timeout";
 
 /// A Koji task id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -226,6 +231,15 @@ pub struct TestingFarmRequest {
     pub artifacts_url: Option<String>,
 }
 
+/// What a timeout is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimedOutSubject {
+    /// A row of `koji_builds`.
+    KojiBuild,
+    /// A row of `test_runs`.
+    TestRun,
+}
+
 /// Everything the flows act on. One variant per kind of event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -258,6 +272,19 @@ pub enum Event {
         key: String,
         value: Value,
     },
+    /// A job gave up after its attempts, or at once on a permanent error.
+    JobDead {
+        job_id: i64,
+        kind: String,
+        payload: Value,
+        error: String,
+    },
+    /// A build or a test run had no final result within its time limit.
+    TimedOut {
+        subject: TimedOutSubject,
+        id: i64,
+        after_seconds: i64,
+    },
     /// A topic no flow handles; `topic` without its environment prefix.
     Unhandled {
         topic: String,
@@ -279,6 +306,8 @@ impl Event {
             Event::TestingFarmNotification { .. } => "testing-farm-notification",
             Event::TestingFarmRequest(_) => "testing-farm-request",
             Event::Fact { .. } => "fact",
+            Event::JobDead { .. } => "job-dead",
+            Event::TimedOut { .. } => "timed-out",
             Event::Unhandled { .. } => "unhandled",
         }
     }
@@ -348,6 +377,25 @@ pub fn parse(topic: &str, body: &Value) -> Result<Event, ParseError> {
         "fact" if internal => Event::Fact {
             key: reader.text("key")?,
             value: body.get("value").cloned().unwrap_or(Value::Null),
+        },
+        "job.dead" if internal => Event::JobDead {
+            job_id: reader.int("job_id")?,
+            kind: reader.text("kind")?,
+            payload: body.get("payload").cloned().unwrap_or(Value::Null),
+            error: text(body, "error").unwrap_or_default(),
+        },
+        "timeout" if internal => Event::TimedOut {
+            subject: match reader.text("subject")?.as_str() {
+                "koji-build" => TimedOutSubject::KojiBuild,
+                "test-run" => TimedOutSubject::TestRun,
+                other => {
+                    return Err(fail(format!(
+                        "subject {other:?} is not koji-build or test-run"
+                    )));
+                }
+            },
+            id: reader.int("id")?,
+            after_seconds: reader.int("after_seconds")?,
         },
         other => Event::Unhandled {
             topic: other.to_owned(),
@@ -557,6 +605,17 @@ fn koji_task_state(value: Option<&Value>) -> Option<KojiTaskState> {
         Value::Number(n) => n.as_i64().and_then(KojiTaskState::from_number),
         _ => None,
     }
+}
+
+/// The task a `buildsys.task.state.change` body is about, read as [`parse`]
+/// reads it (for looking up many at once before parsing).
+pub fn koji_task_id(body: &Value) -> Option<i64> {
+    let body = body.as_object()?;
+    int(body, "id").or_else(|| {
+        body.get("info")
+            .and_then(Value::as_object)
+            .and_then(|i| int(i, "id"))
+    })
 }
 
 fn koji_task<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<KojiTask, ParseError> {

@@ -60,14 +60,14 @@ impl Context {
         )
     }
 
-    pub fn build_page(&self, build_id: i64) -> String {
+    pub fn build_page(&self, build_id: impl std::fmt::Display) -> String {
         format!(
             "{}/api/koji-builds/{build_id}",
             self.public_url.trim_end_matches('/')
         )
     }
 
-    pub fn test_page(&self, run_id: i64) -> String {
+    pub fn test_page(&self, run_id: impl std::fmt::Display) -> String {
         format!(
             "{}/api/testing-farm/{run_id}",
             self.public_url.trim_end_matches('/')
@@ -275,14 +275,15 @@ pub(crate) async fn known_flag_fact(
     }))
 }
 
-/// Ask for a fact to be looked up, without waiting for it (a later decision
-/// will want it, and it is cheaper to have it by then).
+/// Ask for a fact to be looked up unless it is known, without waiting for
+/// it (a later decision will want it, and it is cheaper to have it by then).
 pub(crate) async fn prefetch_fact(
     conn: &mut PgConnection,
     d: &Decisions,
     fact: &Fact,
 ) -> Result<(), sqlx::Error> {
-    jobs::enqueue(&mut *conn, &lookup_job(fact, Some(d.event_id))).await?;
+    jobs::enqueue_unless_known(&mut *conn, &lookup_job(fact, Some(d.event_id)), &fact.key())
+        .await?;
     Ok(())
 }
 
@@ -363,17 +364,7 @@ pub(crate) async fn set_flag(
     d: &Decisions,
     flag: &FlagUpdate<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let check_name = naming::check_name(
-        &ctx.policy.check_name_prefix,
-        flag.subject,
-        flag.branch_label,
-        flag.commit_sha,
-    );
-    let uid = naming::flag_uid(
-        &check_name,
-        flag.branch_label,
-        naming::short_sha(flag.commit_sha),
-    );
+    let (check_name, uid) = flag_names(ctx, flag.subject, flag.branch_label, flag.commit_sha);
     let comment = naming::truncate_comment(flag.comment);
     let changed = flows::set_flag(
         &mut *conn,
@@ -389,23 +380,27 @@ pub(crate) async fn set_flag(
             koji_build_id: flag.koji_build_id,
             test_run_id: flag.test_run_id,
         },
+        d.event_id,
     )
     .await?;
-    let Some((flag_id, version)) = changed else {
-        return Ok(false);
-    };
-    jobs::enqueue(
-        &mut *conn,
-        &NewJob {
-            kind: JobKind::SetFlag,
-            dedup_key: format!("set-flag:{flag_id}:{version}"),
-            payload: json!({"flag_id": flag_id, "version": version}),
-            event_id: Some(d.event_id),
-            pipeline_id: Some(flag.pipeline_id),
-        },
-    )
-    .await?;
-    Ok(true)
+    Ok(changed.is_some())
+}
+
+/// The check name and flag uid of a check.
+pub(crate) fn flag_names(
+    ctx: &Context,
+    subject: &str,
+    branch_label: &str,
+    commit_sha: &str,
+) -> (String, String) {
+    let check_name = naming::check_name(
+        &ctx.policy.check_name_prefix,
+        subject,
+        branch_label,
+        commit_sha,
+    );
+    let uid = naming::flag_uid(&check_name, branch_label, naming::short_sha(commit_sha));
+    (check_name, uid)
 }
 
 /// A comment to post on a pull request.

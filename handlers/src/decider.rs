@@ -47,6 +47,7 @@ pub async fn decide_batch(
         tx.commit().await?;
         return Ok(BatchReport::default());
     }
+    let hints = hints(&mut tx, &events).await?;
     let mut decided = Vec::with_capacity(events.len());
     for event in &events {
         let row = EventRow {
@@ -55,7 +56,10 @@ pub async fn decide_batch(
             body: event.body.clone(),
         };
         let span = tracing::info_span!("event", event_id = event.id, topic = %event.topic);
-        match crate::handle(&mut tx, ctx, &row).instrument(span).await {
+        match crate::handle_in_batch(&mut tx, ctx, &row, &hints)
+            .instrument(span)
+            .await
+        {
             Ok(result) => decided.push((event.topic.as_str(), result)),
             Err(error) if is_transient(&error) => return Err(error),
             Err(error) => {
@@ -72,6 +76,26 @@ pub async fn decide_batch(
         report.add(topic, d);
     }
     Ok(report)
+}
+
+/// One look-up for the whole batch: which Koji tasks it names are ours (most
+/// task messages on the bus are other people's builds).
+async fn hints(
+    conn: &mut sqlx::PgConnection,
+    events: &[store::events::PendingEvent],
+) -> Result<crate::BatchHints, sqlx::Error> {
+    let tasks: Vec<i64> = events
+        .iter()
+        .filter(|e| events::typed::short_topic(&e.topic) == "buildsys.task.state.change")
+        .filter_map(|e| events::typed::koji_task_id(e.body.as_ref()?))
+        .collect();
+    if tasks.is_empty() {
+        return Ok(crate::BatchHints::default());
+    }
+    let known = store::flows::known_tasks(&mut *conn, &tasks).await?;
+    Ok(crate::BatchHints {
+        known_tasks: Some(known.into_iter().collect()),
+    })
 }
 
 /// Each event in its own transaction; one whose decisions the database
@@ -148,7 +172,16 @@ async fn commit(
         .iter()
         .map(|(id, status, reason)| (*id, *status, reason.as_str()))
         .collect();
-    store::events::set_outcomes(&mut *tx, &statuses).await
+    store::events::set_outcomes(&mut *tx, &statuses).await?;
+    // Wake the job runners once for the batch, when it commits.
+    if decided.iter().any(|(_, d)| {
+        d.decisions
+            .iter()
+            .any(|x| x.outcome != store::flows::Outcome::Skipped)
+    }) {
+        store::jobs::notify_runners(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// Errors that say the database is away or busy, not that the event is bad:

@@ -29,8 +29,17 @@ pub(crate) async fn task(
     ctx: &Context,
     d: &mut Decisions,
     task: &KojiTask,
+    hints: &crate::BatchHints,
 ) -> Result<(), sqlx::Error> {
     let subject = Some(format!("Koji task {}", task.id));
+    if hints
+        .known_tasks
+        .as_ref()
+        .is_some_and(|known| !known.contains(&task.id.0))
+    {
+        d.skipped(HANDLER, subject, "not a build this service submitted");
+        return Ok(());
+    }
     let Some(build) = flows::koji_build_by_task(&mut *conn, task.id.0).await? else {
         d.skipped(HANDLER, subject, "not a build this service submitted");
         return Ok(());
@@ -191,14 +200,16 @@ pub(crate) async fn build(
             return Ok(());
         }
     };
-    let project_id = crate::pull_request::project_id(conn, &project).await?;
-    if let Some(sha) = sha {
-        flows::upsert_commit(&mut *conn, project_id, sha, None, None).await?;
-    }
-    let created = flows::record_official_build(
+    let created = flows::record_official_build_of(
         &mut *conn,
+        (
+            &project.url,
+            &project.forge,
+            &project.namespace,
+            &project.repo,
+        ),
         &OfficialBuild {
-            project_id: Some(project_id),
+            project_id: None,
             build_id: build.build_id,
             task_id: build.task_id.map(|t| t.0),
             nvr: &nvr,

@@ -18,6 +18,7 @@
 mod comment;
 mod common;
 pub mod decider;
+mod ending;
 mod facts;
 mod koji;
 mod pull_request;
@@ -29,11 +30,30 @@ pub use common::{Context, Decided, EventRow};
 use events::typed::{self, Event};
 use sqlx::PgConnection;
 
+/// What the decider looked up for a whole batch at once, to spare each
+/// event a round trip.
+#[derive(Debug, Clone, Default)]
+pub struct BatchHints {
+    /// Of the Koji tasks the batch's events name, those that are our builds.
+    /// `None`: not looked up.
+    pub known_tasks: Option<std::collections::HashSet<i64>>,
+}
+
 /// Decide what to do about one recorded event.
 pub async fn handle(
     conn: &mut PgConnection,
     ctx: &Context,
     row: &EventRow,
+) -> Result<Decided, sqlx::Error> {
+    handle_in_batch(conn, ctx, row, &BatchHints::default()).await
+}
+
+/// [`handle`], with what the decider looked up for the batch.
+pub async fn handle_in_batch(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    row: &EventRow,
+    hints: &BatchHints,
 ) -> Result<Decided, sqlx::Error> {
     let mut d = common::Decisions::new(row.id);
     let Some(body) = &row.body else {
@@ -60,7 +80,7 @@ pub async fn handle(
             format!("a flag by {username:?}: flags are recorded, not acted on"),
         ),
         Event::Push(push) => push::handle(conn, ctx, &mut d, push).await?,
-        Event::KojiTask(task) => koji::task(conn, ctx, &mut d, task).await?,
+        Event::KojiTask(task) => koji::task(conn, ctx, &mut d, task, hints).await?,
         Event::KojiBuild(build) => koji::build(conn, ctx, &mut d, build).await?,
         Event::KojiTag(tag) => d.skipped(
             "koji",
@@ -79,6 +99,17 @@ pub async fn handle(
             testing_farm::request_state(conn, ctx, &mut d, request).await?;
         }
         Event::Fact { key, value } => facts::arrived(conn, &mut d, key, value).await?,
+        Event::JobDead {
+            job_id,
+            kind,
+            payload,
+            error,
+        } => ending::job_dead(conn, ctx, &mut d, *job_id, kind, payload, error).await?,
+        Event::TimedOut {
+            subject,
+            id,
+            after_seconds,
+        } => ending::timed_out(conn, ctx, &mut d, *subject, *id, *after_seconds).await?,
         Event::Unhandled { topic } => {
             d.skipped("route", None, format!("no Fedora CI flow handles {topic}"))
         }

@@ -8,14 +8,15 @@
 use checkers::naming;
 use checkers::project::ProjectRef;
 use checkers::rules::{self, Check, Fact, Work};
-use events::states::{FlagStatus, KojiTaskState};
 use events::typed::{PrAction, PullRequest};
 use serde_json::json;
 use sqlx::PgConnection;
-use store::flows::{self, NewScratchBuild, PipelineRow, PullRequestRow, PullRequestUpdate};
+use store::flows::{
+    self, FirstFlag, NewScratchBuild, PipelineRow, PullRequestRow, PullRequestUpdate,
+};
 use store::jobs::{self, JobKind, NewJob};
 
-use crate::common::{self, Context, Decisions, FlagUpdate};
+use crate::common::{self, Context, Decisions};
 
 const HANDLER: &str = "pull-request";
 
@@ -146,9 +147,7 @@ pub(crate) async fn handle(
             sha: pr.head.0.clone(),
             path: ".fmf/version".into(),
         };
-        if common::known_fact(conn, ctx, &fact).await?.is_none() {
-            common::prefetch_fact(conn, d, &fact).await?;
-        }
+        common::prefetch_fact(conn, d, &fact).await?;
     }
     request_build(
         conn,
@@ -160,12 +159,15 @@ pub(crate) async fn handle(
         "initial",
     )
     .await?;
-    let eln_fact = Fact::BranchExists {
-        project_url: project.url.clone(),
-        branch: "eln".into(),
+    // The branch look-up matters only for ELN packages: ask the rule first.
+    let eln = match rules::eln_build_needed(&ctx.policy, &project, &row.target_branch, None) {
+        Check::Unknown(fact) => {
+            let has_eln_branch = common::known_flag_fact(conn, ctx, &fact).await?;
+            rules::eln_build_needed(&ctx.policy, &project, &row.target_branch, has_eln_branch)
+        }
+        decided => decided,
     };
-    let has_eln_branch = common::known_flag_fact(conn, ctx, &eln_fact).await?;
-    match rules::eln_build_needed(&ctx.policy, &project, &row.target_branch, has_eln_branch) {
+    match eln {
         Check::Pass => {
             request_build(conn, ctx, d, &pr_ref, &pipeline, Variant::Eln, "initial").await?;
         }
@@ -285,7 +287,6 @@ async fn record(
         },
     )
     .await?;
-    flows::upsert_commit(&mut *conn, project_id, pr.head.as_str(), None, Some(row.id)).await?;
     Ok(Some((project, project_id, row)))
 }
 
@@ -330,7 +331,9 @@ pub(crate) async fn request_build(
     let subject = Some(format!("scratch build {label}"));
     let source_url = pr.source.koji_source_url(&pipeline.commit_sha);
     let trigger_key = format!("pipeline:{}:{trigger}:{}", pipeline.id, variant.as_str());
-    let created = flows::insert_scratch_build(
+    let (check_name, uid) = common::flag_names(ctx, "scratch build", &label, &pipeline.commit_sha);
+    let url_prefix = ctx.build_page("");
+    let created = flows::decide_scratch_build(
         &mut *conn,
         &NewScratchBuild {
             pipeline_id: pipeline.id,
@@ -342,9 +345,17 @@ pub(crate) async fn request_build(
             source_url: &source_url,
             commit_sha: &pipeline.commit_sha,
         },
+        &FirstFlag {
+            pull_request_id: pr.pull_request_id,
+            check_name: &check_name,
+            uid: &uid,
+            comment: "RPM build is being submitted",
+            url_prefix: &url_prefix,
+        },
+        d.event_id,
     )
     .await?;
-    let Some(build_id) = created else {
+    if created.is_none() {
         d.skipped_in(
             HANDLER,
             subject,
@@ -352,42 +363,7 @@ pub(crate) async fn request_build(
             pipeline.id,
         );
         return Ok(());
-    };
-    jobs::enqueue(
-        &mut *conn,
-        &NewJob {
-            kind: JobKind::SubmitScratchBuild,
-            dedup_key: format!("submit-scratch-build:{build_id}"),
-            payload: json!({
-                "koji_build_id": build_id,
-                "source_url": source_url,
-                "target": target,
-            }),
-            event_id: Some(d.event_id),
-            pipeline_id: Some(pipeline.id),
-        },
-    )
-    .await?;
-    let (status, _) = checkers::flags::koji_flag(KojiTaskState::Free);
-    common::set_flag(
-        conn,
-        ctx,
-        d,
-        &FlagUpdate {
-            pull_request_id: pr.pull_request_id,
-            pipeline_id: pipeline.id,
-            commit_sha: &pipeline.commit_sha,
-            subject: "scratch build",
-            branch_label: &label,
-            status,
-            comment: "RPM build is being submitted",
-            url: &ctx.build_page(build_id),
-            koji_build_id: Some(build_id),
-            test_run_id: None,
-        },
-    )
-    .await?;
-    debug_assert_eq!(status, FlagStatus::Pending);
+    }
     d.acted(
         HANDLER,
         subject,

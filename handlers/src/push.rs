@@ -25,41 +25,22 @@ pub(crate) async fn handle(
             return Ok(());
         }
     };
-    let project_id = crate::pull_request::project_id(conn, &project).await?;
-    // Pagure names the pull request a push merged; a push to a fork's branch
-    // updates the pull requests opened from it.
-    let mut linked = Vec::new();
-    if let Some(number) = push.pull_request
-        && let Some(pr) = flows::find_pull_request(&mut *conn, project_id, number).await?
-    {
-        linked.push((pr.id, number));
-    }
-    for pr in flows::pull_requests_from_branch(&mut *conn, &project.url, &push.branch).await? {
-        if !linked.contains(&pr) {
-            linked.push(pr);
-        }
-    }
-    let pull_request_id = linked.first().map(|(id, _)| *id);
-    let total_commits = push.total_commits.and_then(|n| i32::try_from(n).ok());
-    let push_id = flows::insert_push(
+    let linked = flows::record_push(
         &mut *conn,
-        d.event_id,
-        project_id,
-        &push.branch,
-        push.old.as_ref().map(|s| s.as_str()),
-        push.head.as_str(),
-        push.pusher.as_deref(),
-        push.forced,
-        total_commits,
-        pull_request_id,
-    )
-    .await?;
-    flows::upsert_commit(
-        &mut *conn,
-        project_id,
-        push.head.as_str(),
-        push_id,
-        pull_request_id,
+        &flows::NewPush {
+            event_id: d.event_id,
+            project_url: &project.url,
+            forge: &project.forge,
+            namespace: &project.namespace,
+            repo: &project.repo,
+            branch: &push.branch,
+            old_sha: push.old.as_ref().map(|s| s.as_str()),
+            new_sha: push.head.as_str(),
+            pusher: push.pusher.as_deref(),
+            forced: push.forced,
+            total_commits: push.total_commits.and_then(|n| i32::try_from(n).ok()),
+            merged_pr: push.pull_request,
+        },
     )
     .await?;
     let link = if linked.is_empty() {
@@ -69,7 +50,7 @@ pub(crate) async fn handle(
             ", linked to {}",
             linked
                 .iter()
-                .map(|(_, n)| format!("PR #{n}"))
+                .map(|n| format!("PR #{n}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         )

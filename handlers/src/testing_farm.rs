@@ -9,7 +9,7 @@ use events::states::TestingFarmState;
 use events::typed::TestingFarmRequest;
 use serde_json::json;
 use sqlx::PgConnection;
-use store::flows::{self, KojiBuildRow, NewTestRun, PipelineRow, TestRunProgress};
+use store::flows::{self, FirstFlag, KojiBuildRow, NewTestRun, PipelineRow, TestRunProgress};
 use store::jobs::{self, JobKind, NewJob};
 
 use crate::common::{self, Context, Decisions, FlagUpdate};
@@ -93,7 +93,11 @@ pub(crate) async fn start_tests(
         };
         let compose = naming::compose(pr.target_branch, variant == Variant::Eln);
         let trigger_key = format!("{trigger}:{test}");
-        let created = flows::insert_test_run(
+        let (check_name, uid) =
+            common::flag_names(ctx, test.as_str(), &label, &pipeline.commit_sha);
+        let (_, first_text) = checkers::flags::testing_farm_flag(TestingFarmState::New, None, None);
+        let url_prefix = ctx.test_page("");
+        let created = flows::decide_test_run(
             &mut *conn,
             &NewTestRun {
                 pipeline_id: pipeline.id,
@@ -105,9 +109,18 @@ pub(crate) async fn start_tests(
                 compose: compose.as_deref(),
                 payload: &payload,
             },
+            &FirstFlag {
+                pull_request_id: pr.pull_request_id,
+                check_name: &check_name,
+                uid: &uid,
+                comment: &first_text,
+                url_prefix: &url_prefix,
+            },
+            &pipeline.commit_sha,
+            d.event_id,
         )
         .await?;
-        let Some(run_id) = created else {
+        if created.is_none() {
             d.skipped_in(
                 HANDLER,
                 subject,
@@ -115,37 +128,7 @@ pub(crate) async fn start_tests(
                 pipeline.id,
             );
             continue;
-        };
-        jobs::enqueue(
-            &mut *conn,
-            &NewJob {
-                kind: JobKind::SubmitTestingFarm,
-                dedup_key: format!("submit-testing-farm:{run_id}"),
-                payload: json!({"test_run_id": run_id}),
-                event_id: Some(d.event_id),
-                pipeline_id: Some(pipeline.id),
-            },
-        )
-        .await?;
-        let (status, text) = checkers::flags::testing_farm_flag(TestingFarmState::New, None, None);
-        common::set_flag(
-            conn,
-            ctx,
-            d,
-            &FlagUpdate {
-                pull_request_id: pr.pull_request_id,
-                pipeline_id: pipeline.id,
-                commit_sha: &pipeline.commit_sha,
-                subject: test.as_str(),
-                branch_label: &label,
-                status,
-                comment: &text,
-                url: &ctx.test_page(run_id),
-                koji_build_id: None,
-                test_run_id: Some(run_id),
-            },
-        )
-        .await?;
+        }
         d.acted(
             HANDLER,
             subject,

@@ -9,6 +9,10 @@ use sqlx::PgExecutor;
 pub enum Source {
     Bus,
     Replay,
+    /// A call of one of our webhooks.
+    Webhook,
+    /// Written by the service itself: what a job found out.
+    Internal,
 }
 
 impl Source {
@@ -16,6 +20,8 @@ impl Source {
         match self {
             Source::Bus => "bus",
             Source::Replay => "replay",
+            Source::Webhook => "webhook",
+            Source::Internal => "internal",
         }
     }
 }
@@ -303,4 +309,31 @@ pub async fn relock_received(executor: impl PgExecutor<'_>, id: i64) -> Result<b
     .fetch_optional(executor)
     .await?;
     Ok(row.is_some())
+}
+
+/// Record an event the service writes itself (a job's finding, a webhook
+/// call, a timeout). `message_id` makes writing it twice harmless; whether
+/// it was new.
+pub async fn insert_internal(
+    executor: impl PgExecutor<'_>,
+    message_id: &str,
+    topic: &str,
+    body: &serde_json::Value,
+    source: Source,
+) -> Result<bool, sqlx::Error> {
+    let text = body.to_string();
+    let event = NewEvent {
+        message_id: message_id.to_owned(),
+        topic: topic.to_owned(),
+        headers: serde_json::json!({}),
+        body_size: i32::try_from(text.len()).unwrap_or(i32::MAX),
+        body: Some(text),
+        raw_body: None,
+        sent_at: Some(Utc::now()),
+        source,
+        queue: None,
+        priority: None,
+        dead_reason: None,
+    };
+    Ok(insert_batch(executor, &[event]).await? > 0)
 }

@@ -18,12 +18,19 @@ pub async fn upsert_project(
     namespace: &str,
     repo: &str,
 ) -> Result<i64, sqlx::Error> {
-    // DO UPDATE (a no-op) rather than DO NOTHING, so the id comes back either way.
+    // Known projects are read, not rewritten: no new row version, no lock
+    // held to the end of the transaction.
     sqlx::query_scalar!(
         r#"
-        INSERT INTO projects (url, forge, namespace, repo) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (url) DO UPDATE SET url = EXCLUDED.url
-        RETURNING id
+        WITH new AS (
+            INSERT INTO projects (url, forge, namespace, repo) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (url) DO NOTHING
+            RETURNING id
+        )
+        SELECT id AS "id!" FROM new
+        UNION ALL
+        SELECT id FROM projects WHERE url = $1
+        LIMIT 1
         "#,
         url,
         forge,
@@ -62,7 +69,8 @@ pub struct PullRequestRow {
     pub source_url: String,
 }
 
-/// Record a pull request, locking its row for the rest of the transaction.
+/// Record a pull request and its head commit, locking the pull request's row
+/// for the rest of the transaction.
 /// The head moves only when the message is not older than the one that set
 /// the current head, so a late message never takes the pull request back.
 pub async fn upsert_pull_request(
@@ -72,6 +80,7 @@ pub async fn upsert_pull_request(
     sqlx::query_as!(
         PullRequestRow,
         r#"
+        WITH pr AS (
         INSERT INTO pull_requests (project_id, number, pagure_uid, title, author, target_branch,
                                    source_branch, source_url, head_sha, head_updated, status, url)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -93,6 +102,16 @@ pub async fn upsert_pull_request(
             url = COALESCE(EXCLUDED.url, pull_requests.url),
             updated_at = now()
         RETURNING id, head_sha, status, target_branch, source_url
+        ), head AS (
+            -- The commit, with the pull request that brought it.
+            INSERT INTO commits (project_id, sha, pull_request_id)
+            SELECT $1, $9, id FROM pr
+            ON CONFLICT (project_id, sha) DO UPDATE SET pull_request_id = EXCLUDED.pull_request_id
+            WHERE commits.pull_request_id IS NULL
+        )
+        SELECT id AS "id!", head_sha AS "head_sha!", status AS "status!",
+               target_branch AS "target_branch!", source_url AS "source_url!"
+        FROM pr
         "#,
         pr.project_id,
         pr.number,
@@ -130,62 +149,6 @@ pub async fn find_pull_request(
     .await
 }
 
-/// Open pull requests whose commits come from `source_url`'s `branch`.
-pub async fn pull_requests_from_branch(
-    executor: impl PgExecutor<'_>,
-    source_url: &str,
-    branch: &str,
-) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    let rows = sqlx::query!(
-        r#"
-        SELECT id, number FROM pull_requests
-        WHERE source_url = $1 AND source_branch = $2 AND status = 'open'
-        ORDER BY id
-        "#,
-        source_url,
-        branch,
-    )
-    .fetch_all(executor)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.number)).collect())
-}
-
-/// A push, once per event; `None` if this event's push is already recorded.
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_push(
-    executor: impl PgExecutor<'_>,
-    event_id: i64,
-    project_id: i64,
-    branch: &str,
-    old_sha: Option<&str>,
-    new_sha: &str,
-    pusher: Option<&str>,
-    forced: bool,
-    total_commits: Option<i32>,
-    pull_request_id: Option<i64>,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"
-        INSERT INTO pushes (event_id, project_id, branch, old_sha, new_sha, pusher, forced,
-                            total_commits, pull_request_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        ON CONFLICT (event_id) DO NOTHING
-        RETURNING id
-        "#,
-        event_id,
-        project_id,
-        branch,
-        old_sha,
-        new_sha,
-        pusher,
-        forced,
-        total_commits,
-        pull_request_id,
-    )
-    .fetch_optional(executor)
-    .await
-}
-
 /// Remember a commit, with the push or pull request that brought it when
 /// known; the first of those to be recorded stays.
 pub async fn upsert_commit(
@@ -202,6 +165,8 @@ pub async fn upsert_commit(
         ON CONFLICT (project_id, sha) DO UPDATE SET
             push_id = COALESCE(commits.push_id, EXCLUDED.push_id),
             pull_request_id = COALESCE(commits.pull_request_id, EXCLUDED.pull_request_id)
+        WHERE (commits.push_id IS NULL AND EXCLUDED.push_id IS NOT NULL)
+           OR (commits.pull_request_id IS NULL AND EXCLUDED.pull_request_id IS NOT NULL)
         "#,
         project_id,
         sha,
@@ -370,33 +335,6 @@ pub struct NewScratchBuild<'a> {
     pub commit_sha: &'a str,
 }
 
-/// Record a scratch build to submit; `None` if the decision with this
-/// trigger key already made one.
-pub async fn insert_scratch_build(
-    executor: impl PgExecutor<'_>,
-    build: &NewScratchBuild<'_>,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"
-        INSERT INTO koji_builds (pipeline_id, project_id, trigger_key, scratch, target, branch,
-                                 variant, source_url, commit_sha, status)
-        VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, 'pending')
-        ON CONFLICT (trigger_key) DO NOTHING
-        RETURNING id
-        "#,
-        build.pipeline_id,
-        build.project_id,
-        build.trigger_key,
-        build.target,
-        build.branch,
-        build.variant,
-        build.source_url,
-        build.commit_sha,
-    )
-    .fetch_optional(executor)
-    .await
-}
-
 /// The build of a Koji task, locked for the transaction.
 pub async fn koji_build_by_task(
     executor: impl PgExecutor<'_>,
@@ -513,31 +451,6 @@ pub struct OfficialBuild<'a> {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-pub async fn record_official_build(
-    executor: impl PgExecutor<'_>,
-    build: &OfficialBuild<'_>,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"
-        INSERT INTO koji_builds (project_id, scratch, build_id, task_id, nvr, target, source_url,
-                                 commit_sha, status, koji_state, finished_at)
-        VALUES ($1, false, $2, $3, $4, $5, $6, $7, 'success', 'COMPLETE', $8)
-        ON CONFLICT DO NOTHING
-        RETURNING id
-        "#,
-        build.project_id,
-        build.build_id,
-        build.task_id,
-        build.nvr,
-        build.target,
-        build.source_url,
-        build.commit_sha,
-        build.finished_at,
-    )
-    .fetch_optional(executor)
-    .await
-}
-
 /// A Testing Farm run as the handlers need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestRunRow {
@@ -565,33 +478,6 @@ pub struct NewTestRun<'a> {
     pub variant: &'a str,
     pub compose: Option<&'a str>,
     pub payload: &'a serde_json::Value,
-}
-
-/// Record a run to submit; `None` if the decision with this trigger key
-/// already made one.
-pub async fn insert_test_run(
-    executor: impl PgExecutor<'_>,
-    run: &NewTestRun<'_>,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"
-        INSERT INTO test_runs (pipeline_id, koji_build_id, test_name, trigger_key, branch, variant,
-                               compose, payload)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-        ON CONFLICT (trigger_key) DO NOTHING
-        RETURNING id
-        "#,
-        run.pipeline_id,
-        run.koji_build_id,
-        run.test_name,
-        run.trigger_key,
-        run.branch,
-        run.variant,
-        run.compose,
-        run.payload,
-    )
-    .fetch_optional(executor)
-    .await
 }
 
 /// The run of a Testing Farm request, locked for the transaction.
@@ -709,26 +595,37 @@ pub struct FlagState<'a> {
     pub test_run_id: Option<i64>,
 }
 
-/// Set a flag's desired state. Returns the flag id and its new version when
-/// something changed, `None` when the flag already says exactly this.
+/// Set a flag's desired state and, when that changed it, queue a `set-flag`
+/// job for the new version, in one statement. Returns the flag id and the
+/// version queued, `None` when the flag already says exactly this.
 pub async fn set_flag(
     executor: impl PgExecutor<'_>,
     flag: &FlagState<'_>,
+    event_id: i64,
 ) -> Result<Option<(i64, i32)>, sqlx::Error> {
     let row = sqlx::query!(
         r#"
-        INSERT INTO flags (pull_request_id, pipeline_id, commit_sha, check_name, uid, status,
-                           comment, url, koji_build_id, test_run_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        ON CONFLICT (pull_request_id, uid) DO UPDATE SET
-            status = EXCLUDED.status, comment = EXCLUDED.comment, url = EXCLUDED.url,
-            pipeline_id = EXCLUDED.pipeline_id,
-            koji_build_id = COALESCE(EXCLUDED.koji_build_id, flags.koji_build_id),
-            test_run_id = COALESCE(EXCLUDED.test_run_id, flags.test_run_id),
-            version = flags.version + 1, updated_at = now()
-        WHERE (flags.status, flags.comment, flags.url)
-              IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.comment, EXCLUDED.url)
-        RETURNING id, version
+        WITH flag AS (
+            INSERT INTO flags (pull_request_id, pipeline_id, commit_sha, check_name, uid, status,
+                               comment, url, koji_build_id, test_run_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (pull_request_id, uid) DO UPDATE SET
+                status = EXCLUDED.status, comment = EXCLUDED.comment, url = EXCLUDED.url,
+                pipeline_id = EXCLUDED.pipeline_id,
+                koji_build_id = COALESCE(EXCLUDED.koji_build_id, flags.koji_build_id),
+                test_run_id = COALESCE(EXCLUDED.test_run_id, flags.test_run_id),
+                version = flags.version + 1, updated_at = now()
+            WHERE (flags.status, flags.comment, flags.url)
+                  IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.comment, EXCLUDED.url)
+            RETURNING id, version
+        ), job AS (
+            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+            SELECT 'set-flag', 'distgit', 'set-flag:' || id || ':' || version,
+                   jsonb_build_object('flag_id', id, 'version', version), $11, $2
+            FROM flag
+            ON CONFLICT (dedup_key) DO NOTHING
+        )
+        SELECT id, version FROM flag
         "#,
         flag.pull_request_id,
         flag.pipeline_id,
@@ -740,10 +637,145 @@ pub async fn set_flag(
         flag.url,
         flag.koji_build_id,
         flag.test_run_id,
+        event_id,
     )
     .fetch_optional(executor)
     .await?;
     Ok(row.map(|r| (r.id, r.version)))
+}
+
+/// The pending flag a new build or test run starts with.
+#[derive(Debug, Clone)]
+pub struct FirstFlag<'a> {
+    pub pull_request_id: i64,
+    pub check_name: &'a str,
+    pub uid: &'a str,
+    pub comment: &'a str,
+    /// The flag links to this plus the new row's id (our page for it).
+    pub url_prefix: &'a str,
+}
+
+/// Decide a scratch build in one statement: the build (unless the decision
+/// with its trigger key made it already), its submit job, its pending flag
+/// and the job sending the flag. The new build's id, `None` if it existed.
+pub async fn decide_scratch_build(
+    executor: impl PgExecutor<'_>,
+    build: &NewScratchBuild<'_>,
+    flag: &FirstFlag<'_>,
+    event_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        WITH build AS (
+            INSERT INTO koji_builds (pipeline_id, project_id, trigger_key, scratch, target, branch,
+                                     variant, source_url, commit_sha, status)
+            VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, 'pending')
+            ON CONFLICT (trigger_key) DO NOTHING
+            RETURNING id
+        ), submit AS (
+            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+            SELECT 'submit-scratch-build', 'koji', 'submit-scratch-build:' || id,
+                   jsonb_build_object('koji_build_id', id, 'source_url', $7::text, 'target', $4::text),
+                   $9, $1
+            FROM build
+            ON CONFLICT (dedup_key) DO NOTHING
+        ), flag AS (
+            INSERT INTO flags (pull_request_id, pipeline_id, commit_sha, check_name, uid, status,
+                               comment, url, koji_build_id)
+            SELECT $10, $1, $8, $11, $12, 'pending', $13, $14 || id, id FROM build
+            ON CONFLICT (pull_request_id, uid) DO UPDATE SET
+                status = EXCLUDED.status, comment = EXCLUDED.comment, url = EXCLUDED.url,
+                pipeline_id = EXCLUDED.pipeline_id, koji_build_id = EXCLUDED.koji_build_id,
+                version = flags.version + 1, updated_at = now()
+            RETURNING id, version
+        ), send AS (
+            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+            SELECT 'set-flag', 'distgit', 'set-flag:' || id || ':' || version,
+                   jsonb_build_object('flag_id', id, 'version', version), $9, $1
+            FROM flag
+            ON CONFLICT (dedup_key) DO NOTHING
+        )
+        SELECT id FROM build
+        "#,
+        build.pipeline_id,
+        build.project_id,
+        build.trigger_key,
+        build.target,
+        build.branch,
+        build.variant,
+        build.source_url,
+        build.commit_sha,
+        event_id,
+        flag.pull_request_id,
+        flag.check_name,
+        flag.uid,
+        flag.comment,
+        flag.url_prefix,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Decide a test run in one statement: the run (unless the decision with
+/// its trigger key made it already), its submit job, its pending flag and the
+/// job sending the flag. The new run's id, `None` if it existed.
+pub async fn decide_test_run(
+    executor: impl PgExecutor<'_>,
+    run: &NewTestRun<'_>,
+    flag: &FirstFlag<'_>,
+    commit_sha: &str,
+    event_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        WITH run AS (
+            INSERT INTO test_runs (pipeline_id, koji_build_id, test_name, trigger_key, branch,
+                                   variant, compose, payload)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (trigger_key) DO NOTHING
+            RETURNING id
+        ), submit AS (
+            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+            SELECT 'submit-testing-farm', 'testing-farm', 'submit-testing-farm:' || id,
+                   jsonb_build_object('test_run_id', id), $9, $1
+            FROM run
+            ON CONFLICT (dedup_key) DO NOTHING
+        ), flag AS (
+            INSERT INTO flags (pull_request_id, pipeline_id, commit_sha, check_name, uid, status,
+                               comment, url, test_run_id)
+            SELECT $10, $1, $11, $12, $13, 'pending', $14, $15 || id, id FROM run
+            ON CONFLICT (pull_request_id, uid) DO UPDATE SET
+                status = EXCLUDED.status, comment = EXCLUDED.comment, url = EXCLUDED.url,
+                pipeline_id = EXCLUDED.pipeline_id, test_run_id = EXCLUDED.test_run_id,
+                version = flags.version + 1, updated_at = now()
+            RETURNING id, version
+        ), send AS (
+            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+            SELECT 'set-flag', 'distgit', 'set-flag:' || id || ':' || version,
+                   jsonb_build_object('flag_id', id, 'version', version), $9, $1
+            FROM flag
+            ON CONFLICT (dedup_key) DO NOTHING
+        )
+        SELECT id FROM run
+        "#,
+        run.pipeline_id,
+        run.koji_build_id,
+        run.test_name,
+        run.trigger_key,
+        run.branch,
+        run.variant,
+        run.compose,
+        run.payload,
+        event_id,
+        flag.pull_request_id,
+        commit_sha,
+        flag.check_name,
+        flag.uid,
+        flag.comment,
+        flag.url_prefix,
+    )
+    .fetch_optional(executor)
+    .await
 }
 
 /// One decision for an event.
@@ -960,6 +992,345 @@ pub async fn latest_koji_build(
         "#,
         pipeline_id,
         variant,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// A build by id, locked for the transaction.
+pub async fn koji_build(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+) -> Result<Option<KojiBuildRow>, sqlx::Error> {
+    sqlx::query_as!(
+        KojiBuildRow,
+        r#"
+        SELECT id, pipeline_id, task_id, target, branch, variant, source_url, commit_sha,
+               status, koji_state, superseded, web_url
+        FROM koji_builds WHERE id = $1
+        FOR UPDATE
+        "#,
+        id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// End a build that will not finish by itself (its submission gave up, or
+/// nothing was heard of it in time) as `error`.
+pub async fn fail_koji_build(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    message: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE koji_builds SET status = 'error', error_message = $2,
+            finished_at = COALESCE(finished_at, now()), updated_at = now()
+        WHERE id = $1
+        "#,
+        id,
+        message,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// A test run by id, locked for the transaction.
+pub async fn test_run(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+) -> Result<Option<TestRunRow>, sqlx::Error> {
+    sqlx::query_as!(
+        TestRunRow,
+        r#"
+        SELECT id, pipeline_id, koji_build_id, test_name, branch, variant, request_id, state,
+               result, artifacts_url, superseded
+        FROM test_runs WHERE id = $1
+        FOR UPDATE
+        "#,
+        id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Koji accepted the build as `task_id`.
+pub async fn set_build_task(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    task_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE koji_builds SET task_id = $2, submitted_at = now(), last_heard_at = now(),
+            updated_at = now()
+        WHERE id = $1
+        "#,
+        id,
+        task_id,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// A note on a build, e.g. that a dry run recorded it instead of sending it.
+pub async fn note_build(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    note: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE koji_builds SET error_message = $2, updated_at = now() WHERE id = $1",
+        id,
+        note,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// What submitting a test run needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunToSubmit {
+    pub id: i64,
+    pub payload: serde_json::Value,
+    pub request_id: Option<String>,
+    pub state: String,
+    pub superseded: bool,
+}
+
+pub async fn run_to_submit(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+) -> Result<Option<RunToSubmit>, sqlx::Error> {
+    sqlx::query_as!(
+        RunToSubmit,
+        "SELECT id, payload, request_id, state, superseded FROM test_runs WHERE id = $1",
+        id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Testing Farm accepted the run as `request_id`.
+pub async fn set_run_request(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    request_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE test_runs SET request_id = $2, submitted_at = now(), updated_at = now()
+        WHERE id = $1
+        "#,
+        id,
+        request_id,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// A note on a run, e.g. that a dry run recorded it instead of sending it.
+pub async fn note_run(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    note: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE test_runs SET summary = $2, updated_at = now() WHERE id = $1",
+        id,
+        note,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// A flag with what sending it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagToSend {
+    pub id: i64,
+    pub check_name: String,
+    pub uid: String,
+    pub status: String,
+    pub comment: String,
+    pub url: String,
+    pub version: i32,
+    pub sent_version: i32,
+    pub pr_number: i64,
+    pub project_url: String,
+}
+
+pub async fn flag_to_send(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+) -> Result<Option<FlagToSend>, sqlx::Error> {
+    sqlx::query_as!(
+        FlagToSend,
+        r#"
+        SELECT f.id, f.check_name, f.uid, f.status, f.comment, f.url, f.version, f.sent_version,
+               pr.number AS pr_number, p.url AS project_url
+        FROM flags f
+        JOIN pull_requests pr ON pr.id = f.pull_request_id
+        JOIN projects p ON p.id = pr.project_id
+        WHERE f.id = $1
+        "#,
+        id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// The flag's state of `version` is on the pull request.
+pub async fn flag_sent(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    version: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE flags SET sent_version = GREATEST(sent_version, $2) WHERE id = $1",
+        id,
+        version,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// Which of these Koji tasks are builds this service submitted.
+pub async fn known_tasks(
+    executor: impl PgExecutor<'_>,
+    task_ids: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT task_id AS "task_id!" FROM koji_builds WHERE task_id = ANY($1)"#,
+        task_ids,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// A push as a message reports it.
+#[derive(Debug, Clone)]
+pub struct NewPush<'a> {
+    pub event_id: i64,
+    pub project_url: &'a str,
+    pub forge: &'a str,
+    pub namespace: &'a str,
+    pub repo: &'a str,
+    pub branch: &'a str,
+    pub old_sha: Option<&'a str>,
+    pub new_sha: &'a str,
+    pub pusher: Option<&'a str>,
+    pub forced: bool,
+    pub total_commits: Option<i32>,
+    /// The pull request Pagure says the push merged.
+    pub merged_pr: Option<i64>,
+}
+
+/// Record a push, once per event, in one statement: its project, the push
+/// linked to the pull requests it merged or updated (the one Pagure names,
+/// and the open ones made from the pushed branch), and its head commit.
+/// Returns the numbers of the linked pull requests.
+pub async fn record_push(
+    executor: impl PgExecutor<'_>,
+    push: &NewPush<'_>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        WITH new_project AS (
+            INSERT INTO projects (url, forge, namespace, repo) VALUES ($2, $3, $4, $5)
+            ON CONFLICT (url) DO NOTHING
+            RETURNING id
+        ), project AS (
+            SELECT id FROM new_project
+            UNION ALL
+            SELECT id FROM projects WHERE url = $2
+            LIMIT 1
+        ), linked AS (
+            SELECT pr.id, pr.number FROM pull_requests pr, project
+            WHERE (pr.project_id = project.id AND pr.number = $12)
+               OR (pr.source_url = $2 AND pr.source_branch = $6 AND pr.status = 'open')
+        ), push AS (
+            INSERT INTO pushes (event_id, project_id, branch, old_sha, new_sha, pusher, forced,
+                                total_commits, pull_request_id)
+            SELECT $1, project.id, $6, $7, $8, $9, $10, $11, (SELECT min(id) FROM linked)
+            FROM project
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING id, project_id, pull_request_id
+        ), head AS (
+            INSERT INTO commits (project_id, sha, push_id, pull_request_id)
+            SELECT project_id, $8, id, pull_request_id FROM push
+            ON CONFLICT (project_id, sha) DO UPDATE SET
+                push_id = COALESCE(commits.push_id, EXCLUDED.push_id),
+                pull_request_id = COALESCE(commits.pull_request_id, EXCLUDED.pull_request_id)
+            WHERE (commits.push_id IS NULL AND EXCLUDED.push_id IS NOT NULL)
+               OR (commits.pull_request_id IS NULL AND EXCLUDED.pull_request_id IS NOT NULL)
+        )
+        SELECT number AS "number!" FROM linked ORDER BY number
+        "#,
+        push.event_id,
+        push.project_url,
+        push.forge,
+        push.namespace,
+        push.repo,
+        push.branch,
+        push.old_sha,
+        push.new_sha,
+        push.pusher,
+        push.forced,
+        push.total_commits,
+        push.merged_pr,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Record a COMPLETE official build in one statement, with its project and
+/// commit; its id, `None` if the build was recorded already.
+pub async fn record_official_build_of(
+    executor: impl PgExecutor<'_>,
+    project: (&str, &str, &str, &str),
+    build: &OfficialBuild<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let (url, forge, namespace, repo) = project;
+    sqlx::query_scalar!(
+        r#"
+        WITH new_project AS (
+            INSERT INTO projects (url, forge, namespace, repo) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (url) DO NOTHING
+            RETURNING id
+        ), project AS (
+            SELECT id FROM new_project
+            UNION ALL
+            SELECT id FROM projects WHERE url = $1
+            LIMIT 1
+        ), head AS (
+            INSERT INTO commits (project_id, sha)
+            SELECT id, $11 FROM project WHERE $11::text IS NOT NULL
+            ON CONFLICT (project_id, sha) DO NOTHING
+        )
+        INSERT INTO koji_builds (project_id, scratch, build_id, task_id, nvr, target, source_url,
+                                 commit_sha, status, koji_state, finished_at)
+        SELECT id, false, $5, $6, $7, $8, $9, $11, 'success', 'COMPLETE', $10 FROM project
+        ON CONFLICT DO NOTHING
+        RETURNING id
+        "#,
+        url,
+        forge,
+        namespace,
+        repo,
+        build.build_id,
+        build.task_id,
+        build.nvr,
+        build.target,
+        build.source_url,
+        build.finished_at,
+        build.commit_sha,
     )
     .fetch_optional(executor)
     .await

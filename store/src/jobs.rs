@@ -101,8 +101,38 @@ pub async fn enqueue(
     .await
 }
 
+/// Create a fact look-up job unless the fact is known already.
+pub async fn enqueue_unless_known(
+    executor: impl PgExecutor<'_>,
+    job: &NewJob,
+    fact_key: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+        SELECT $1, $2, $3, $4, $5, $6
+        WHERE NOT EXISTS (SELECT 1 FROM facts WHERE key = $7)
+        ON CONFLICT (dedup_key) DO NOTHING
+        RETURNING id
+        "#,
+        job.kind.as_str(),
+        job.kind.queue(),
+        job.dedup_key,
+        job.payload,
+        job.event_id,
+        job.pipeline_id,
+        fact_key,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
 /// Cancel a job that has not started; whether it was canceled (false when it
 /// already runs or ran, or does not exist).
+///
+/// The state test is spelled `IS NOT DISTINCT FROM` so that the planner goes
+/// by the unique `dedup_key` index: with `state = 'pending'` it may read the
+/// whole `jobs_ready` index instead, which is slow when many jobs wait.
 pub async fn cancel_pending(
     executor: impl PgExecutor<'_>,
     dedup_key: &str,
@@ -111,7 +141,7 @@ pub async fn cancel_pending(
     let canceled = sqlx::query!(
         r#"
         UPDATE jobs SET state = 'canceled', last_error = $2, finished_at = now(), updated_at = now()
-        WHERE dedup_key = $1 AND state = 'pending'
+        WHERE dedup_key = $1 AND state IS NOT DISTINCT FROM 'pending'
         "#,
         dedup_key,
         reason,
@@ -163,4 +193,228 @@ pub async fn all(executor: impl PgExecutor<'_>) -> Result<Vec<JobRow>, sqlx::Err
     )
     .fetch_all(executor)
     .await
+}
+
+/// A job claimed by a runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: String,
+    pub queue: String,
+    pub dedup_key: String,
+    pub payload: serde_json::Value,
+    /// This attempt's number, from 1.
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub event_id: Option<i64>,
+    pub pipeline_id: Option<i64>,
+}
+
+/// Take up to `limit` jobs of a queue that are due, or whose runner's lease
+/// ran out (it was killed): they are `running`, leased to `runner` until
+/// `lease` from now. Other runners skip the rows this one holds.
+pub async fn claim(
+    executor: impl PgExecutor<'_>,
+    queue: &str,
+    runner: &str,
+    lease: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    let lease_seconds = lease.as_secs_f64();
+    sqlx::query_as!(
+        ClaimedJob,
+        r#"
+        UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $2,
+            locked_until = now() + make_interval(secs => $3), updated_at = now()
+        WHERE id IN (
+            SELECT id FROM jobs
+            WHERE queue = $1
+              AND ((state = 'pending' AND run_at <= now())
+                   OR (state = 'running' AND locked_until < now()))
+            ORDER BY run_at, id
+            LIMIT $4
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING id, kind, queue, dedup_key, payload, attempts, max_attempts, event_id, pipeline_id
+        "#,
+        queue,
+        runner,
+        lease_seconds,
+        limit,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Keep a running job's lease; false if the job is no longer ours.
+pub async fn extend_lease(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    runner: &str,
+    lease: std::time::Duration,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE jobs SET locked_until = now() + make_interval(secs => $3)
+        WHERE id = $1 AND locked_by = $2 AND state = 'running'
+        "#,
+        id,
+        runner,
+        lease.as_secs_f64(),
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The job did its work. False if it was no longer ours (canceled, or
+/// taken over after our lease ran out).
+pub async fn complete(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    runner: &str,
+    result: &serde_json::Value,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE jobs SET state = 'done', result = $3, last_error = NULL, locked_by = NULL,
+            locked_until = NULL, finished_at = now(), updated_at = now()
+        WHERE id = $1 AND locked_by = $2 AND state = 'running'
+        "#,
+        id,
+        runner,
+        result,
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The attempt failed and may be tried again at `run_at`.
+pub async fn retry_later(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    runner: &str,
+    error: &str,
+    delay: std::time::Duration,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE jobs SET state = 'pending', last_error = $3, locked_by = NULL, locked_until = NULL,
+            run_at = now() + make_interval(secs => $4), updated_at = now()
+        WHERE id = $1 AND locked_by = $2 AND state = 'running'
+        "#,
+        id,
+        runner,
+        error,
+        delay.as_secs_f64(),
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The job gave up: it stays visible as `dead` with its error, for an
+/// operator to retry.
+pub async fn bury(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    runner: &str,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE jobs SET state = 'dead', last_error = $3, locked_by = NULL, locked_until = NULL,
+            finished_at = now(), updated_at = now()
+        WHERE id = $1 AND locked_by = $2 AND state = 'running'
+        "#,
+        id,
+        runner,
+        error,
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Hand a job back unfinished (the runner is shutting down): due at once,
+/// and this attempt does not count.
+pub async fn release(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    runner: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE jobs SET state = 'pending', attempts = GREATEST(attempts - 1, 0), locked_by = NULL,
+            locked_until = NULL, run_at = now(), updated_at = now()
+        WHERE id = $1 AND locked_by = $2 AND state = 'running'
+        "#,
+        id,
+        runner,
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Put a dead job back in line with fresh attempts; false if it is not dead.
+pub async fn retry_dead(executor: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL,
+            updated_at = now()
+        WHERE id = $1 AND state = 'dead'
+        "#,
+        id,
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// When the next job of a queue is due, if any is waiting.
+pub async fn next_due(
+    executor: impl PgExecutor<'_>,
+    queue: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        SELECT min(t) AS "t" FROM (
+            SELECT min(run_at) AS t FROM jobs WHERE queue = $1 AND state = 'pending'
+            UNION ALL
+            SELECT min(locked_until) FROM jobs WHERE queue = $1 AND state = 'running'
+        ) due
+        "#,
+        queue,
+    )
+    .fetch_one(executor)
+    .await
+}
+
+/// Job counts per queue and state, for metrics and the status page.
+pub async fn counts(
+    executor: impl PgExecutor<'_>,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        SELECT queue, state, count(*) AS "count!" FROM jobs
+        WHERE state IN ('pending', 'running', 'dead')
+        GROUP BY queue, state ORDER BY queue, state
+        "#
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.queue, r.state, r.count))
+        .collect())
+}
+
+/// Wake the job runners (`NOTIFY fedora_ci_jobs`), when the transaction commits.
+pub async fn notify_runners(executor: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query!("SELECT pg_notify('fedora_ci_jobs', '')")
+        .execute(executor)
+        .await
+        .map(|_| ())
 }

@@ -7,6 +7,7 @@
 pub mod events;
 pub mod flows;
 pub mod jobs;
+pub mod periodic;
 
 pub use sqlx::{PgPool, Postgres, Transaction};
 

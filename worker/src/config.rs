@@ -47,6 +47,7 @@ pub struct Settings {
     pub fas: Fas,
     pub fedora_ci: FedoraCi,
     pub decider: Decider,
+    pub jobs: Jobs,
     pub sentry: Sentry,
     pub service: Service,
 }
@@ -214,6 +215,45 @@ pub struct Fas {
     pub cache_seconds: u64,
 }
 
+/// How jobs run.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jobs {
+    /// A running job's lease: a job whose runner died is taken over after this.
+    pub lease_seconds: u64,
+    /// First retry delay; doubles with each attempt (with full jitter).
+    pub backoff_base_ms: u64,
+    pub backoff_max_seconds: u64,
+    /// How often to look for due jobs when no notification arrives.
+    pub poll_interval_ms: u64,
+    /// Consecutive failures of a service that pause its queue.
+    pub breaker_failures: u32,
+    /// How long a paused queue first waits before trying its service again.
+    pub breaker_open_seconds: u64,
+    pub breaker_max_open_seconds: u64,
+    /// How often the periodic work runs.
+    pub periodic_interval_seconds: u64,
+    /// Unfinished Testing Farm requests not updated for this long are read.
+    pub testing_farm_poll_after_seconds: u64,
+    /// Unfinished Koji tasks not heard of for this long are polled.
+    pub koji_poll_after_seconds: u64,
+    /// Test runs with no result this long after they were decided end as errors.
+    pub testing_farm_timeout_seconds: u64,
+    /// Scratch builds with no result this long after they were decided end as errors.
+    pub koji_timeout_seconds: u64,
+    /// Finished jobs are deleted after this many days.
+    pub retention_days: u64,
+    /// Per queue: `concurrency` and `rate_per_second`.
+    pub queues: BTreeMap<String, JobQueue>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobQueue {
+    pub concurrency: usize,
+    pub rate_per_second: Option<f64>,
+}
+
 /// How recorded events are turned into decisions and jobs.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -272,6 +312,9 @@ pub enum LogFormat {
     Text,
     Json,
 }
+
+/// The job queues, one per external service (see `store::jobs::JobKind::queue`).
+pub const JOB_QUEUES: &[&str] = &["koji", "testing-farm", "distgit", "lookup"];
 
 /// The tests Fedora CI runs after a successful scratch build (REFERENCE.md).
 pub const KNOWN_TESTS: &[&str] = &[
@@ -374,6 +417,37 @@ eln_packages = []
 [decider]
 batch_size = 100
 poll_interval_ms = 1000
+
+[jobs]
+lease_seconds = 60
+backoff_base_ms = 2000
+backoff_max_seconds = 600
+poll_interval_ms = 1000
+breaker_failures = 5
+breaker_open_seconds = 30
+breaker_max_open_seconds = 600
+periodic_interval_seconds = 60
+testing_farm_poll_after_seconds = 300
+koji_poll_after_seconds = 900
+testing_farm_timeout_seconds = 43200
+koji_timeout_seconds = 86400
+retention_days = 30
+
+[jobs.queues.koji]
+concurrency = 4
+rate_per_second = 5.0
+
+[jobs.queues.testing-farm]
+concurrency = 4
+rate_per_second = 5.0
+
+[jobs.queues.distgit]
+concurrency = 4
+rate_per_second = 10.0
+
+[jobs.queues.lookup]
+concurrency = 4
+rate_per_second = 10.0
 
 [sentry]
 
@@ -516,6 +590,25 @@ impl Settings {
             ));
         }
         check_url("fas.url", &self.fas.url, &["http", "https"])?;
+        for name in self.jobs.queues.keys() {
+            if !JOB_QUEUES.contains(&name.as_str()) {
+                return Err(ConfigError::key(
+                    &format!("jobs.queues.{name}"),
+                    format!("unknown queue; the queues are {}", JOB_QUEUES.join(", ")),
+                ));
+            }
+        }
+        for (name, queue) in &self.jobs.queues {
+            if queue.concurrency == 0 {
+                return Err(ConfigError::key(
+                    &format!("jobs.queues.{name}.concurrency"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if self.jobs.lease_seconds < 3 {
+            return Err(ConfigError::key("jobs.lease_seconds", "must be at least 3"));
+        }
         if self.decider.batch_size == 0 {
             return Err(ConfigError::key("decider.batch_size", "must be at least 1"));
         }
@@ -569,6 +662,42 @@ impl Settings {
                 .map_err(|_| ConfigError::key("sentry.dsn", "is not a valid Sentry DSN"))?;
         }
         Ok(())
+    }
+
+    /// How the job runner runs, from `[jobs]`.
+    pub fn runner_config(&self) -> crate::jobs::RunnerConfig {
+        use std::time::Duration;
+        let j = &self.jobs;
+        crate::jobs::RunnerConfig {
+            queues: JOB_QUEUES
+                .iter()
+                .map(|name| {
+                    let queue = j.queues.get(*name);
+                    crate::jobs::QueueConfig {
+                        name: (*name).to_owned(),
+                        concurrency: queue.map_or(4, |q| q.concurrency),
+                        rate_per_second: queue.and_then(|q| q.rate_per_second),
+                    }
+                })
+                .collect(),
+            lease: Duration::from_secs(j.lease_seconds),
+            backoff_base: Duration::from_millis(j.backoff_base_ms),
+            backoff_max: Duration::from_secs(j.backoff_max_seconds),
+            poll_interval: Duration::from_millis(j.poll_interval_ms),
+            breaker: crate::jobs::BreakerConfig {
+                failures: j.breaker_failures.max(1),
+                open_for: Duration::from_secs(j.breaker_open_seconds),
+                max_open_for: Duration::from_secs(j.breaker_max_open_seconds),
+            },
+            periodic: crate::jobs::PeriodicConfig {
+                interval: Duration::from_secs(j.periodic_interval_seconds.max(1)),
+                testing_farm_quiet: Duration::from_secs(j.testing_farm_poll_after_seconds),
+                koji_quiet: Duration::from_secs(j.koji_poll_after_seconds),
+                testing_farm_timeout: Duration::from_secs(j.testing_farm_timeout_seconds),
+                koji_timeout: Duration::from_secs(j.koji_timeout_seconds),
+                retention: Duration::from_secs(j.retention_days * 86_400),
+            },
+        }
     }
 
     /// What the flows need to know of the configuration.

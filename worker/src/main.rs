@@ -5,8 +5,10 @@ mod bus;
 mod config;
 mod decide;
 mod ingest;
+mod jobs;
 mod replay;
 mod run;
+mod services;
 mod telemetry;
 
 use std::path::PathBuf;

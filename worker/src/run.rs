@@ -165,6 +165,17 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
             poll_interval: Duration::from_millis(settings.decider.poll_interval_ms),
         };
         tasks.spawn(crate::decide::run(pool.clone(), ctx, config, stop.clone()));
+        let services = crate::services::from_settings(&settings)?;
+        let runner = settings.runner_config();
+        let breakers = crate::jobs::breakers(&runner);
+        tasks.spawn(crate::jobs::run(
+            pool.clone(),
+            services,
+            runner,
+            breakers,
+            stop.clone(),
+            abort.clone(),
+        ));
     }
     if roles.api {
         let state = crate::api::AppState {

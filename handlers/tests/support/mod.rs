@@ -132,7 +132,7 @@ pub async fn outcome(pool: &PgPool, event_id: i64) -> Value {
 /// Jobs created for an event, with keys made stable for snapshots.
 pub async fn jobs_of_event(pool: &PgPool, event_id: i64) -> Vec<Value> {
     let rows: Vec<(String, String, Value, String)> = sqlx::query_as(
-        "SELECT kind, dedup_key, payload, state FROM jobs WHERE event_id = $1 ORDER BY id",
+        "SELECT kind, dedup_key, payload, state FROM jobs WHERE event_id = $1 ORDER BY kind, dedup_key",
     )
     .bind(event_id)
     .fetch_all(pool)

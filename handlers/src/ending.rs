@@ -1,0 +1,267 @@
+//! Every give-up ends in a terminal state and a terminal flag: a job that
+//! gave up, and a build or test run with no result in time, end as `error`
+//! with the reason on the pull request, so nothing stays pending forever.
+
+use events::states::{FlagStatus, TestingFarmResult, TestingFarmState};
+use events::typed::TimedOutSubject;
+use serde_json::Value;
+use sqlx::PgConnection;
+use store::flows::{self, TestRunProgress};
+
+use crate::common::{self, Context, Decisions, FlagUpdate};
+use crate::pull_request::Variant;
+
+const HANDLER: &str = "ending";
+
+pub(crate) async fn job_dead(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &mut Decisions,
+    job_id: i64,
+    kind: &str,
+    payload: &Value,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    let subject = Some(format!("job {job_id} ({kind})"));
+    let id = |key: &str| payload.get(key).and_then(Value::as_i64);
+    match (kind, id("koji_build_id"), id("test_run_id")) {
+        ("submit-scratch-build", Some(build), _) => {
+            let message = format!("the build could not be submitted to Koji: {error}");
+            end_build(conn, ctx, d, build, &message).await
+        }
+        ("submit-testing-farm", _, Some(run)) => {
+            let summary = format!("the tests could not be submitted to Testing Farm: {error}");
+            end_run(conn, ctx, d, run, &summary).await
+        }
+        ("lookup-fact", _, _) => lookup_gave_up(conn, d, payload, error).await,
+        _ => {
+            d.skipped(
+                HANDLER,
+                subject,
+                format!("gave up ({error}); nothing waits on it"),
+            );
+            Ok(())
+        }
+    }
+}
+
+pub(crate) async fn timed_out(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &mut Decisions,
+    subject: TimedOutSubject,
+    id: i64,
+    after_seconds: i64,
+) -> Result<(), sqlx::Error> {
+    let hours = after_seconds as f64 / 3600.0;
+    match subject {
+        TimedOutSubject::KojiBuild => {
+            let message = format!("no result from Koji within {hours:.1} h");
+            end_build(conn, ctx, d, id, &message).await
+        }
+        TimedOutSubject::TestRun => {
+            let summary = format!("no result from Testing Farm within {hours:.1} h");
+            end_run(conn, ctx, d, id, &summary).await
+        }
+    }
+}
+
+async fn end_build(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &mut Decisions,
+    build_id: i64,
+    message: &str,
+) -> Result<(), sqlx::Error> {
+    let subject = Some(format!("Koji build {build_id}"));
+    let Some(build) = flows::koji_build(&mut *conn, build_id).await? else {
+        d.skipped(HANDLER, subject, "no such build");
+        return Ok(());
+    };
+    if !matches!(build.status.as_str(), "pending" | "running") {
+        d.skipped(
+            HANDLER,
+            subject,
+            format!("the build already ended ({})", build.status),
+        );
+        return Ok(());
+    }
+    flows::fail_koji_build(&mut *conn, build_id, message).await?;
+    // Not submitted yet: it never will be.
+    store::jobs::cancel_pending(
+        &mut *conn,
+        &format!("submit-scratch-build:{build_id}"),
+        message,
+    )
+    .await?;
+    let Some(pipeline_id) = build.pipeline_id else {
+        d.acted(HANDLER, subject, format!("ended as error: {message}"), None);
+        return Ok(());
+    };
+    let pipeline = flows::get_pipeline(&mut *conn, pipeline_id).await?;
+    let pr = flows::pull_request_of_pipeline(&mut *conn, pipeline_id).await?;
+    match pr {
+        Some(pr) if pipeline.state == "active" && !build.superseded => {
+            let label = Variant::from_str(&build.variant).label(&pr.target_branch);
+            let url = build
+                .web_url
+                .clone()
+                .unwrap_or_else(|| ctx.build_page(build.id));
+            common::set_flag(
+                conn,
+                ctx,
+                d,
+                &FlagUpdate {
+                    pull_request_id: pr.pull_request_id,
+                    pipeline_id,
+                    commit_sha: &pipeline.commit_sha,
+                    subject: "scratch build",
+                    branch_label: &label,
+                    status: FlagStatus::Error,
+                    comment: message,
+                    url: &url,
+                    koji_build_id: Some(build.id),
+                    test_run_id: None,
+                },
+            )
+            .await?;
+            d.acted(
+                HANDLER,
+                Some(format!("scratch build {label}")),
+                format!("ended as error, flag error: {message}"),
+                Some(pipeline_id),
+            );
+        }
+        _ => d.acted(
+            HANDLER,
+            subject,
+            format!("ended as error (no flag: the pipeline has ended): {message}"),
+            Some(pipeline_id),
+        ),
+    }
+    Ok(())
+}
+
+async fn end_run(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    d: &mut Decisions,
+    run_id: i64,
+    summary: &str,
+) -> Result<(), sqlx::Error> {
+    let subject = Some(format!("test run {run_id}"));
+    let Some(run) = flows::test_run(&mut *conn, run_id).await? else {
+        d.skipped(HANDLER, subject, "no such test run");
+        return Ok(());
+    };
+    if matches!(run.state.as_str(), "complete" | "error" | "canceled") {
+        d.skipped(
+            HANDLER,
+            subject,
+            format!("the run already ended ({})", run.state),
+        );
+        return Ok(());
+    }
+    store::jobs::cancel_pending(
+        &mut *conn,
+        &format!("submit-testing-farm:{run_id}"),
+        summary,
+    )
+    .await?;
+    flows::update_test_run(
+        &mut *conn,
+        &TestRunProgress {
+            id: run.id,
+            state: TestingFarmState::Error.as_str(),
+            result: Some(TestingFarmResult::Error.as_str()),
+            summary: Some(summary),
+            artifacts_url: None,
+        },
+    )
+    .await?;
+    let pipeline = flows::get_pipeline(&mut *conn, run.pipeline_id).await?;
+    let pr = flows::pull_request_of_pipeline(&mut *conn, run.pipeline_id).await?;
+    let label = Variant::from_str(&run.variant).label(&run.branch);
+    match pr {
+        Some(pr) if pipeline.state == "active" && !run.superseded => {
+            let url = run
+                .artifacts_url
+                .clone()
+                .unwrap_or_else(|| ctx.test_page(run.id));
+            common::set_flag(
+                conn,
+                ctx,
+                d,
+                &FlagUpdate {
+                    pull_request_id: pr.pull_request_id,
+                    pipeline_id: pipeline.id,
+                    commit_sha: &pipeline.commit_sha,
+                    subject: &run.test_name,
+                    branch_label: &label,
+                    status: FlagStatus::Error,
+                    comment: summary,
+                    url: &url,
+                    koji_build_id: None,
+                    test_run_id: Some(run.id),
+                },
+            )
+            .await?;
+            d.acted(
+                HANDLER,
+                Some(format!("{} {label}", run.test_name)),
+                format!("ended as error, flag error: {summary}"),
+                Some(pipeline.id),
+            );
+        }
+        _ => d.acted(
+            HANDLER,
+            subject,
+            format!("ended as error (no flag: the pipeline has ended): {summary}"),
+            Some(run.pipeline_id),
+        ),
+    }
+    Ok(())
+}
+
+/// A look-up that gave up leaves its events waiting: they are decided with
+/// the cautious answer instead — no `.fmf/version` (no custom tests), an
+/// `eln` branch exists (no extra ELN build), not a packager (a polite
+/// refusal); an answer that expires (group membership, branches) is asked
+/// again once it does.
+async fn lookup_gave_up(
+    conn: &mut PgConnection,
+    d: &mut Decisions,
+    payload: &Value,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    let Some(key) = payload.get("fact").and_then(Value::as_str) else {
+        d.skipped(HANDLER, None, "a look-up without a fact gave up");
+        return Ok(());
+    };
+    let cautious = payload
+        .get("detail")
+        .and_then(|detail| detail.get("kind"))
+        .and_then(Value::as_str)
+        == Some("branch-exists");
+    let woken = flows::wake_waiting_events(&mut *conn, key).await?;
+    if woken.is_empty() {
+        d.skipped(
+            HANDLER,
+            Some(key.to_string()),
+            format!("the look-up gave up ({error}); nothing waits on it"),
+        );
+        return Ok(());
+    }
+    flows::store_fact(&mut *conn, key, &Value::Bool(cautious)).await?;
+    d.acted(
+        HANDLER,
+        Some(key.to_string()),
+        format!(
+            "the look-up gave up ({error}); {} waiting event(s) decided as if the answer were {cautious}",
+            woken.len()
+        ),
+        None,
+    );
+    d.woke(woken);
+    Ok(())
+}

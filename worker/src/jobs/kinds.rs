@@ -1,0 +1,390 @@
+//! What each kind of job does. Every job that creates something outside
+//! stores the id the service returned before anything else, and checks for
+//! it before calling again, so a retry or a takeover never creates it twice.
+//! What a job finds out that the flows must decide on (a Koji task's state, a
+//! Testing Farm request, a fact) is recorded as an internal event, and the
+//! decider takes it from there.
+
+use std::sync::Arc;
+
+use clients::distgit::{DistGit, Flag, Written};
+use clients::fas::Fas;
+use clients::koji::{self, Koji};
+use clients::testing_farm::{self, TestingFarm};
+use clients::{ClientError, DryRunRequest};
+use events::typed;
+use serde_json::{Value, json};
+use store::events::Source;
+use store::jobs::{ClaimedJob, JobKind};
+
+/// The external services, as the jobs use them.
+#[derive(Clone)]
+pub struct Services {
+    pub koji: Arc<dyn Koji>,
+    pub testing_farm: Arc<dyn TestingFarm>,
+    pub distgit: Arc<dyn DistGit>,
+    pub fas: Arc<dyn Fas>,
+}
+
+/// Why a job's attempt failed.
+#[derive(Debug)]
+pub enum JobError {
+    /// An external service failed in a way that may pass: retry later.
+    Service(ClientError),
+    /// The database is away: retry later, and it is not the service's fault.
+    Database(sqlx::Error),
+    /// The job cannot succeed (bad payload, a record gone).
+    Permanent(String),
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobError::Service(error) => error.fmt(f),
+            JobError::Database(error) => write!(f, "database: {error}"),
+            JobError::Permanent(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<ClientError> for JobError {
+    fn from(error: ClientError) -> Self {
+        JobError::Service(error)
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(error: sqlx::Error) -> Self {
+        JobError::Database(error)
+    }
+}
+
+type Outcome = Result<Value, JobError>;
+
+fn field<'a>(job: &'a ClaimedJob, key: &str) -> Result<&'a Value, JobError> {
+    job.payload
+        .get(key)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| JobError::Permanent(format!("the job's payload has no {key}")))
+}
+
+fn int(job: &ClaimedJob, key: &str) -> Result<i64, JobError> {
+    field(job, key)?
+        .as_i64()
+        .ok_or_else(|| JobError::Permanent(format!("the job's {key} is not an integer")))
+}
+
+fn text<'a>(job: &'a ClaimedJob, key: &str) -> Result<&'a str, JobError> {
+    field(job, key)?
+        .as_str()
+        .ok_or_else(|| JobError::Permanent(format!("the job's {key} is not a string")))
+}
+
+fn dry_run(request: &DryRunRequest) -> Value {
+    json!({"dry_run": request})
+}
+
+/// Do one job.
+pub async fn execute(pool: &store::PgPool, services: &Services, job: &ClaimedJob) -> Outcome {
+    let Some(kind) = JobKind::parse(&job.kind) else {
+        return Err(JobError::Permanent(format!(
+            "unknown job kind {:?}",
+            job.kind
+        )));
+    };
+    match kind {
+        JobKind::SubmitScratchBuild => submit_scratch_build(pool, services, job).await,
+        JobKind::CancelKojiTask => cancel_koji_task(pool, services, job).await,
+        JobKind::PollKojiTask => poll_koji_task(pool, services, job).await,
+        JobKind::SubmitTestingFarm => submit_testing_farm(pool, services, job).await,
+        JobKind::CancelTestingFarm => cancel_testing_farm(pool, services, job).await,
+        JobKind::FetchTestingFarm => fetch_testing_farm(pool, services, job).await,
+        JobKind::SetFlag => set_flag(pool, services, job).await,
+        JobKind::PostComment => post_comment(services, job).await,
+        JobKind::LookupFact => lookup_fact(pool, services, job).await,
+    }
+}
+
+async fn submit_scratch_build(
+    pool: &store::PgPool,
+    services: &Services,
+    job: &ClaimedJob,
+) -> Outcome {
+    let build_id = int(job, "koji_build_id")?;
+    let Some(build) = store::flows::koji_build(pool, build_id).await? else {
+        return Err(JobError::Permanent(format!(
+            "Koji build {build_id} does not exist"
+        )));
+    };
+    if let Some(task) = build.task_id {
+        return Ok(json!({"task_id": task, "note": "already submitted"}));
+    }
+    if build.superseded || !matches!(build.status.as_str(), "pending" | "running") {
+        return Ok(
+            json!({"note": format!("not submitted: the build is {} ({})",
+            build.status, if build.superseded { "superseded" } else { "ended" })}),
+        );
+    }
+    match services
+        .koji
+        .submit_scratch_build(&build.source_url, &build.target)
+        .await?
+    {
+        koji::Submitted::Task { id } => {
+            // The id first: a crash after this line never submits again.
+            let mut tx = pool.begin().await?;
+            store::flows::set_build_task(&mut *tx, build_id, id).await?;
+            store::events::insert_internal(
+                &mut *tx,
+                &format!("koji-task-submitted:{id}"),
+                typed::TOPIC_KOJI_TASK_POLLED,
+                &json!({
+                    "id": id,
+                    "old": null,
+                    "new": "FREE",
+                    "method": "build",
+                    "info": {
+                        "id": id,
+                        "state": 0,
+                        "method": "build",
+                        "request": [build.source_url, build.target, {"scratch": true}],
+                    },
+                }),
+                Source::Internal,
+            )
+            .await?;
+            tx.commit().await?;
+            // Superseded while it was being submitted: stop it at once.
+            if let Some(now) = store::flows::koji_build(pool, build_id).await?
+                && now.superseded
+            {
+                services.koji.cancel_task(id).await?;
+                return Ok(json!({"task_id": id, "note": "superseded while submitting; canceled"}));
+            }
+            Ok(json!({"task_id": id}))
+        }
+        koji::Submitted::DryRun(request) => {
+            store::flows::note_build(
+                pool,
+                build_id,
+                "dry-run: the submission was recorded, not sent",
+            )
+            .await?;
+            Ok(dry_run(&request))
+        }
+    }
+}
+
+async fn cancel_koji_task(pool: &store::PgPool, services: &Services, job: &ClaimedJob) -> Outcome {
+    let build_id = int(job, "koji_build_id")?;
+    let Some(build) = store::flows::koji_build(pool, build_id).await? else {
+        return Err(JobError::Permanent(format!(
+            "Koji build {build_id} does not exist"
+        )));
+    };
+    let Some(task) = build.task_id else {
+        // Its submit job sees the build superseded and cancels what it submits.
+        return Ok(json!({"note": "never submitted"}));
+    };
+    match services.koji.cancel_task(task).await? {
+        Some(request) => Ok(dry_run(&request)),
+        None => Ok(json!({"canceled_task": task})),
+    }
+}
+
+async fn poll_koji_task(pool: &store::PgPool, services: &Services, job: &ClaimedJob) -> Outcome {
+    let task_id = int(job, "task_id")?;
+    let Some(info) = services.koji.task_info(task_id).await? else {
+        return Err(JobError::Permanent(format!(
+            "Koji does not know task {task_id}"
+        )));
+    };
+    let children = services.koji.task_children(task_id).await?;
+    let mut raw = info.raw.clone();
+    raw["children"] = Value::Array(children.iter().map(|c| c.raw.clone()).collect());
+    raw["request"] = Value::Array(info.request.clone());
+    let body = json!({
+        "id": task_id,
+        "old": null,
+        "new": info.state.name(),
+        "method": info.method,
+        "info": raw,
+    });
+    store::events::insert_internal(
+        pool,
+        &format!("koji-task-poll:{task_id}:{}", job.id),
+        typed::TOPIC_KOJI_TASK_POLLED,
+        &body,
+        Source::Internal,
+    )
+    .await?;
+    Ok(json!({"state": info.state.name()}))
+}
+
+async fn submit_testing_farm(
+    pool: &store::PgPool,
+    services: &Services,
+    job: &ClaimedJob,
+) -> Outcome {
+    let run_id = int(job, "test_run_id")?;
+    let Some(run) = store::flows::run_to_submit(pool, run_id).await? else {
+        return Err(JobError::Permanent(format!(
+            "test run {run_id} does not exist"
+        )));
+    };
+    if let Some(request) = run.request_id {
+        return Ok(json!({"request_id": request, "note": "already submitted"}));
+    }
+    if run.superseded || run.state != "new" {
+        return Ok(json!({"note": format!("not submitted: the run is {}", run.state)}));
+    }
+    match services.testing_farm.submit(&run.payload).await? {
+        testing_farm::Submitted::Request { id } => {
+            // The id first: a crash after this line never submits again.
+            store::flows::set_run_request(pool, run_id, &id).await?;
+            if let Some(now) = store::flows::run_to_submit(pool, run_id).await?
+                && (now.superseded || now.state != "new")
+            {
+                services.testing_farm.cancel(&id).await?;
+                return Ok(json!({"request_id": id, "note": "ended while submitting; canceled"}));
+            }
+            Ok(json!({"request_id": id}))
+        }
+        testing_farm::Submitted::DryRun(request) => {
+            store::flows::note_run(pool, run_id, "dry-run: the request was recorded, not sent")
+                .await?;
+            Ok(dry_run(&request))
+        }
+    }
+}
+
+async fn cancel_testing_farm(
+    pool: &store::PgPool,
+    services: &Services,
+    job: &ClaimedJob,
+) -> Outcome {
+    let run_id = int(job, "test_run_id")?;
+    let Some(run) = store::flows::run_to_submit(pool, run_id).await? else {
+        return Err(JobError::Permanent(format!(
+            "test run {run_id} does not exist"
+        )));
+    };
+    let Some(request) = run.request_id else {
+        return Ok(json!({"note": "never submitted"}));
+    };
+    match services.testing_farm.cancel(&request).await? {
+        Some(dry) => Ok(dry_run(&dry)),
+        None => Ok(json!({"canceled_request": request})),
+    }
+}
+
+async fn fetch_testing_farm(
+    pool: &store::PgPool,
+    services: &Services,
+    job: &ClaimedJob,
+) -> Outcome {
+    let request_id = text(job, "request_id")?;
+    let request = services.testing_farm.get(request_id).await?;
+    let state = request
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_owned();
+    store::events::insert_internal(
+        pool,
+        &format!("testing-farm-read:{request_id}:{}", job.id),
+        typed::TOPIC_TF_REQUEST,
+        &request,
+        Source::Internal,
+    )
+    .await?;
+    Ok(json!({"state": state}))
+}
+
+async fn set_flag(pool: &store::PgPool, services: &Services, job: &ClaimedJob) -> Outcome {
+    let flag_id = int(job, "flag_id")?;
+    let Some(flag) = store::flows::flag_to_send(pool, flag_id).await? else {
+        return Err(JobError::Permanent(format!(
+            "flag {flag_id} does not exist"
+        )));
+    };
+    if flag.sent_version >= flag.version {
+        return Ok(
+            json!({"note": format!("version {} is already on the pull request", flag.sent_version)}),
+        );
+    }
+    // Always the newest state: a job that runs late cannot send an older one.
+    let written = services
+        .distgit
+        .set_pr_flag(
+            &flag.project_url,
+            flag.pr_number,
+            &Flag {
+                username: flag.check_name.clone(),
+                status: flag.status.clone(),
+                comment: flag.comment.clone(),
+                url: flag.url.clone(),
+                uid: flag.uid.clone(),
+            },
+        )
+        .await?;
+    store::flows::flag_sent(pool, flag_id, flag.version).await?;
+    match written {
+        Written::Done => Ok(json!({"sent_version": flag.version, "status": flag.status})),
+        Written::DryRun(request) => Ok(dry_run(&request)),
+    }
+}
+
+async fn post_comment(services: &Services, job: &ClaimedJob) -> Outcome {
+    let project_url = text(job, "project_url")?;
+    let pr = int(job, "pr")?;
+    let body = text(job, "text")?;
+    match services
+        .distgit
+        .post_pr_comment(project_url, pr, body)
+        .await?
+    {
+        Written::Done => Ok(json!({"posted": true})),
+        Written::DryRun(request) => Ok(dry_run(&request)),
+    }
+}
+
+async fn lookup_fact(pool: &store::PgPool, services: &Services, job: &ClaimedJob) -> Outcome {
+    let key = text(job, "fact")?;
+    let detail = field(job, "detail")?;
+    let get = |name: &str| {
+        detail
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| JobError::Permanent(format!("the fact's detail has no {name}")))
+    };
+    let value = match get("kind")? {
+        "branch-exists" => {
+            services
+                .distgit
+                .branch_exists(get("project_url")?, get("branch")?)
+                .await?
+        }
+        "file-exists" => {
+            services
+                .distgit
+                .file_exists(get("project_url")?, get("sha")?, get("path")?)
+                .await?
+        }
+        "group-member" => services.fas.is_member(get("user")?, get("group")?).await?,
+        other => {
+            return Err(JobError::Permanent(format!(
+                "unknown kind of fact {other:?}"
+            )));
+        }
+    };
+    store::events::insert_internal(
+        pool,
+        &format!("fact:{key}:{}", job.id),
+        typed::TOPIC_FACT,
+        &json!({"key": key, "value": value}),
+        Source::Internal,
+    )
+    .await?;
+    Ok(json!({"value": value}))
+}
