@@ -115,14 +115,14 @@ pub(crate) async fn handle(
             return Ok(());
         }
     }
-    let Some((project, project_id, row)) =
+    let Some(pull_request::Recorded { project, row, .. }) =
         pull_request::record_pull_request(conn, ctx, d, pr).await?
     else {
         return Ok(());
     };
     let (pipeline, _) = flows::get_or_create_pipeline(
         &mut *conn,
-        project_id,
+        row.project_id,
         row.id,
         &row.head_sha,
         "comment",
@@ -203,6 +203,11 @@ pub(crate) async fn handle(
                 );
                 return Ok(());
             }
+            let build = build.map(|b| crate::testing_farm::BuildRef {
+                id: b.id,
+                task_id: b.task_id,
+                variant: Variant::from_str(&b.variant),
+            });
             crate::testing_farm::start_tests(
                 conn,
                 ctx,

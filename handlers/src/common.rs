@@ -101,11 +101,11 @@ impl Context {
 }
 
 /// An inbox row to decide about.
-#[derive(Debug, Clone)]
-pub struct EventRow {
+#[derive(Debug, Clone, Copy)]
+pub struct EventRow<'a> {
     pub id: i64,
-    pub topic: String,
-    pub body: Option<serde_json::Value>,
+    pub topic: &'a str,
+    pub body: Option<&'a serde_json::Value>,
 }
 
 /// What deciding one event produced.

@@ -52,8 +52,8 @@ pub async fn decide_batch(
     for event in &events {
         let row = EventRow {
             id: event.id,
-            topic: event.topic.clone(),
-            body: event.body.clone(),
+            topic: &event.topic,
+            body: event.body.as_ref(),
         };
         let span = tracing::info_span!("event", event_id = event.id, topic = %event.topic);
         match crate::handle_in_batch(&mut tx, ctx, &row, &hints)
@@ -115,8 +115,8 @@ async fn decide_one_by_one(
         }
         let row = EventRow {
             id: event.id,
-            topic: event.topic.clone(),
-            body: event.body.clone(),
+            topic: &event.topic,
+            body: event.body.as_ref(),
         };
         match crate::handle(&mut tx, ctx, &row).await {
             Ok(result) => {

@@ -6,10 +6,11 @@ use events::states::{KojiBuildState, KojiTaskState};
 use events::typed::{KojiBuild, KojiTask};
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
-use store::flows::{self, KojiBuildProgress, OfficialBuild};
+use store::flows::{self, KojiBuildProgress, OfficialBuild, PipelineRow};
 
 use crate::common::{self, Context, Decisions, FlagUpdate};
 use crate::pull_request::{PrRef, Variant};
+use crate::testing_farm::BuildRef;
 
 const HANDLER: &str = "koji";
 
@@ -40,7 +41,7 @@ pub(crate) async fn task(
         d.skipped(HANDLER, subject, "not a build this service submitted");
         return Ok(());
     }
-    let Some(build) = flows::koji_build_by_task(&mut *conn, task.id.0).await? else {
+    let Some(build) = flows::task_build(&mut *conn, task.id.0).await? else {
         d.skipped(HANDLER, subject, "not a build this service submitted");
         return Ok(());
     };
@@ -75,20 +76,42 @@ pub(crate) async fn task(
         },
     )
     .await?;
-    let Some(pipeline_id) = build.pipeline_id else {
-        d.acted(HANDLER, subject, format!("recorded {}", task.new), None);
+    let (
+        Some(pipeline_id),
+        Some(pipeline_state),
+        Some(commit_sha),
+        Some(project_id),
+        Some(pull_request_id),
+        Some(target_branch),
+        Some(source_url),
+        Some(project_url),
+    ) = (
+        build.pipeline_id,
+        build.pipeline_state.as_deref(),
+        build.commit_sha.as_deref(),
+        build.project_id,
+        build.pull_request_id,
+        build.target_branch.as_deref(),
+        build.source_url.as_deref(),
+        build.project_url.as_deref(),
+    )
+    else {
+        d.acted(
+            HANDLER,
+            subject,
+            format!("recorded {}", task.new),
+            build.pipeline_id,
+        );
         return Ok(());
     };
-    let pipeline = flows::get_pipeline(&mut *conn, pipeline_id).await?;
-    if build.superseded || pipeline.state != "active" {
+    if build.superseded || pipeline_state != "active" {
         d.skipped_in(
             HANDLER,
             subject,
             format!(
-                "recorded {}; no flag: the pipeline has ended ({}{})",
+                "recorded {}; no flag: the pipeline has ended ({pipeline_state}{})",
                 task.new,
-                pipeline.state,
-                pipeline
+                build
                     .superseded_by
                     .as_deref()
                     .map(|sha| format!(" by {}", checkers::naming::short_sha(sha)))
@@ -98,26 +121,17 @@ pub(crate) async fn task(
         );
         return Ok(());
     }
-    let Some(pr) = flows::pull_request_of_pipeline(&mut *conn, pipeline_id).await? else {
-        d.acted(
-            HANDLER,
-            subject,
-            format!("recorded {}", task.new),
-            Some(pipeline_id),
-        );
-        return Ok(());
-    };
     let variant = Variant::from_str(&build.variant);
-    let label = variant.label(&pr.target_branch);
+    let label = variant.label(target_branch);
     let (status, text) = checkers::flags::koji_flag(task.new);
     common::set_flag(
         conn,
         ctx,
         d,
         &FlagUpdate {
-            pull_request_id: pr.pull_request_id,
+            pull_request_id,
             pipeline_id,
-            commit_sha: &pipeline.commit_sha,
+            commit_sha,
             subject: "scratch build",
             branch_label: &label,
             status,
@@ -135,7 +149,7 @@ pub(crate) async fn task(
         Some(pipeline_id),
     );
     if task.new == KojiTaskState::Closed {
-        let (project, source) = match (ctx.project(&pr.project_url), ctx.project(&pr.source_url)) {
+        let (project, source) = match (ctx.project(project_url), ctx.project(source_url)) {
             (Ok(project), Ok(source)) => (project, source),
             (Err(skip), _) | (_, Err(skip)) => {
                 d.skipped_in(HANDLER, Some("tests".into()), skip.to_string(), pipeline_id);
@@ -143,10 +157,18 @@ pub(crate) async fn task(
             }
         };
         let pr_ref = PrRef {
-            pull_request_id: pr.pull_request_id,
-            target_branch: &pr.target_branch,
+            pull_request_id,
+            target_branch,
             project: &project,
             source: &source,
+        };
+        let pipeline = PipelineRow {
+            id: pipeline_id,
+            project_id,
+            pull_request_id: Some(pull_request_id),
+            commit_sha: commit_sha.to_string(),
+            state: pipeline_state.to_string(),
+            superseded_by: build.superseded_by.clone(),
         };
         crate::testing_farm::start_tests(
             conn,
@@ -154,7 +176,11 @@ pub(crate) async fn task(
             d,
             &pr_ref,
             &pipeline,
-            Some(&build),
+            Some(&BuildRef {
+                id: build.id,
+                task_id: Some(task.id.0),
+                variant,
+            }),
             &format!("build:{}", build.id),
             None,
         )

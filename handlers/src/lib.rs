@@ -43,7 +43,7 @@ pub struct BatchHints {
 pub async fn handle(
     conn: &mut PgConnection,
     ctx: &Context,
-    row: &EventRow,
+    row: &EventRow<'_>,
 ) -> Result<Decided, sqlx::Error> {
     handle_in_batch(conn, ctx, row, &BatchHints::default()).await
 }
@@ -52,15 +52,15 @@ pub async fn handle(
 pub async fn handle_in_batch(
     conn: &mut PgConnection,
     ctx: &Context,
-    row: &EventRow,
+    row: &EventRow<'_>,
     hints: &BatchHints,
 ) -> Result<Decided, sqlx::Error> {
     let mut d = common::Decisions::new(row.id);
-    let Some(body) = &row.body else {
+    let Some(body) = row.body else {
         d.failed("inbox", "the event has no body to read");
         return Ok(d.finish());
     };
-    let event = match typed::parse(&row.topic, body) {
+    let event = match typed::parse(row.topic, body) {
         Ok(event) => event,
         Err(error) => {
             d.failed("parse", error.to_string());

@@ -9,12 +9,10 @@ use checkers::naming;
 use checkers::project::ProjectRef;
 use checkers::rules::{self, Check, Fact, Work};
 use events::typed::{PrAction, PullRequest};
-use serde_json::json;
 use sqlx::PgConnection;
 use store::flows::{
     self, FirstFlag, NewScratchBuild, PipelineRow, PullRequestRow, PullRequestUpdate,
 };
-use store::jobs::{self, JobKind, NewJob};
 
 use crate::common::{self, Context, Decisions};
 
@@ -28,10 +26,15 @@ pub(crate) async fn handle(
     pr: &PullRequest,
 ) -> Result<(), sqlx::Error> {
     let subject = Some(format!("PR #{}", pr.number));
-    let Some(recorded) = record(conn, ctx, d, pr).await? else {
+    let trigger = (action != PrAction::Closed).then_some("pull_request");
+    let Some(Recorded {
+        project,
+        row,
+        pipeline,
+    }) = record(conn, ctx, d, pr, trigger).await?
+    else {
         return Ok(());
     };
-    let (project, project_id, row) = recorded;
     if action == PrAction::Closed {
         let status = if pr.status.eq_ignore_ascii_case("merged") {
             "merged"
@@ -63,15 +66,10 @@ pub(crate) async fn handle(
         d.skipped(HANDLER, subject, skip.to_string());
         return Ok(());
     }
-    let (pipeline, created) = flows::get_or_create_pipeline(
-        &mut *conn,
-        project_id,
-        row.id,
-        pr.head.as_str(),
-        "pull_request",
-        d.event_id,
-    )
-    .await?;
+    let Some((pipeline, created)) = pipeline else {
+        d.failed(HANDLER, "the pipeline of the head was not recorded");
+        return Ok(());
+    };
     if pipeline.state != "active" {
         d.skipped_in(
             HANDLER,
@@ -250,7 +248,8 @@ async fn record(
     ctx: &Context,
     d: &mut Decisions,
     pr: &PullRequest,
-) -> Result<Option<(ProjectRef, i64, PullRequestRow)>, sqlx::Error> {
+    pipeline_trigger: Option<&str>,
+) -> Result<Option<Recorded>, sqlx::Error> {
     let project = match ctx.project(&ctx.repo_url(&pr.project)) {
         Ok(project) => project,
         Err(skip) => {
@@ -262,17 +261,22 @@ async fn record(
             return Ok(None);
         }
     };
-    let project_id = project_id(conn, &project).await?;
     let source_url = ctx.repo_url(&pr.source);
     let status = match pr.status.to_ascii_lowercase().as_str() {
         "merged" => "merged",
         "closed" => "closed",
         _ => "open",
     };
-    let row = flows::upsert_pull_request(
+    // A pipeline only for a project Fedora CI runs on.
+    let pipeline_trigger =
+        pipeline_trigger.filter(|_| rules::project_enabled(&ctx.policy, &project.url).is_ok());
+    let (row, pipeline) = flows::upsert_pull_request(
         &mut *conn,
         &PullRequestUpdate {
-            project_id,
+            project_url: &project.url,
+            forge: &project.forge,
+            namespace: &project.namespace,
+            repo: &project.repo,
             number: pr.number,
             pagure_uid: pr.uid.as_deref(),
             title: &pr.title,
@@ -285,9 +289,23 @@ async fn record(
             status,
             url: pr.url.as_deref(),
         },
+        pipeline_trigger,
+        d.event_id,
     )
     .await?;
-    Ok(Some((project, project_id, row)))
+    Ok(Some(Recorded {
+        project,
+        row,
+        pipeline,
+    }))
+}
+
+/// A pull request as recorded, with its project and, when asked for, the
+/// pipeline of its head.
+pub(crate) struct Recorded {
+    pub project: ProjectRef,
+    pub row: PullRequestRow,
+    pub pipeline: Option<(PipelineRow, bool)>,
 }
 
 /// Record a pull request from a message that carries it (comments too).
@@ -296,22 +314,8 @@ pub(crate) async fn record_pull_request(
     ctx: &Context,
     d: &mut Decisions,
     pr: &PullRequest,
-) -> Result<Option<(ProjectRef, i64, PullRequestRow)>, sqlx::Error> {
-    record(conn, ctx, d, pr).await
-}
-
-pub(crate) async fn project_id(
-    conn: &mut PgConnection,
-    project: &ProjectRef,
-) -> Result<i64, sqlx::Error> {
-    flows::upsert_project(
-        &mut *conn,
-        &project.url,
-        &project.forge,
-        &project.namespace,
-        &project.repo,
-    )
-    .await
+) -> Result<Option<Recorded>, sqlx::Error> {
+    record(conn, ctx, d, pr, None).await
 }
 
 /// Decide a scratch build of the pipeline's commit: record it, and a job to
@@ -384,63 +388,21 @@ pub(crate) async fn end_pipelines(
     state: &str,
     superseded_by: Option<&str>,
 ) -> Result<usize, sqlx::Error> {
-    let pipelines = flows::other_active_pipelines(&mut *conn, pull_request_id, keep_sha).await?;
     let why = match superseded_by {
         Some(sha) => format!("superseded by {}", naming::short_sha(sha)),
         None => "the pull request was closed".to_string(),
     };
+    let pipelines = flows::end_pipelines(
+        &mut *conn,
+        pull_request_id,
+        keep_sha,
+        state,
+        superseded_by,
+        &why,
+        d.event_id,
+    )
+    .await?;
     for pipeline in &pipelines {
-        flows::end_pipeline(&mut *conn, pipeline.id, state, superseded_by).await?;
-        let mut canceled = Vec::new();
-        for build in flows::koji_builds_of_pipeline(&mut *conn, pipeline.id).await? {
-            if build.superseded || !matches!(build.status.as_str(), "pending" | "running") {
-                continue;
-            }
-            let never_submitted = jobs::cancel_pending(
-                &mut *conn,
-                &format!("submit-scratch-build:{}", build.id),
-                &why,
-            )
-            .await?;
-            flows::supersede_koji_build(&mut *conn, build.id, never_submitted).await?;
-            if !never_submitted {
-                jobs::enqueue(
-                    &mut *conn,
-                    &NewJob {
-                        kind: JobKind::CancelKojiTask,
-                        dedup_key: format!("cancel-koji-task:{}", build.id),
-                        payload: json!({"koji_build_id": build.id, "reason": why}),
-                        event_id: Some(d.event_id),
-                        pipeline_id: Some(pipeline.id),
-                    },
-                )
-                .await?;
-            }
-            canceled.push(format!("Koji build {}", build.id));
-        }
-        for run in flows::unfinished_test_runs(&mut *conn, pipeline.id).await? {
-            let never_submitted =
-                jobs::cancel_pending(&mut *conn, &format!("submit-testing-farm:{}", run.id), &why)
-                    .await?;
-            flows::supersede_test_run(&mut *conn, run.id, never_submitted).await?;
-            if !never_submitted {
-                jobs::enqueue(
-                    &mut *conn,
-                    &NewJob {
-                        kind: JobKind::CancelTestingFarm,
-                        dedup_key: format!("cancel-testing-farm:{}", run.id),
-                        payload: json!({"test_run_id": run.id, "reason": why}),
-                        event_id: Some(d.event_id),
-                        pipeline_id: Some(pipeline.id),
-                    },
-                )
-                .await?;
-            }
-            canceled.push(format!("{} test", run.test_name));
-        }
-        let flags =
-            jobs::cancel_pending_of_pipeline(&mut *conn, pipeline.id, &[JobKind::SetFlag], &why)
-                .await?;
         d.acted(
             HANDLER,
             Some(format!(
@@ -450,13 +412,13 @@ pub(crate) async fn end_pipelines(
             )),
             format!(
                 "{why}: {}{}",
-                if canceled.is_empty() {
+                if pipeline.stopped.is_empty() {
                     "nothing was running".to_string()
                 } else {
-                    format!("canceling {}", canceled.join(", "))
+                    format!("canceling {}", pipeline.stopped.join(", "))
                 },
-                if flags > 0 {
-                    format!("; {flags} unsent flag update(s) dropped")
+                if pipeline.dropped_flags > 0 {
+                    format!("; {} unsent flag update(s) dropped", pipeline.dropped_flags)
                 } else {
                     String::new()
                 }

@@ -9,7 +9,7 @@ use events::states::TestingFarmState;
 use events::typed::TestingFarmRequest;
 use serde_json::json;
 use sqlx::PgConnection;
-use store::flows::{self, FirstFlag, KojiBuildRow, NewTestRun, PipelineRow, TestRunProgress};
+use store::flows::{self, PipelineRow, TestRunProgress, TestToDecide, TestsOf};
 use store::jobs::{self, JobKind, NewJob};
 
 use crate::common::{self, Context, Decisions, FlagUpdate};
@@ -17,11 +17,20 @@ use crate::pull_request::{PrRef, Variant};
 
 const HANDLER: &str = "testing-farm";
 
+/// The successful scratch build that tests run against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BuildRef {
+    pub id: i64,
+    pub task_id: Option<i64>,
+    pub variant: Variant,
+}
+
 /// Decide the tests of a pipeline's commit: one Testing Farm run per enabled
-/// test (or only `only`), each with a job to submit it and a pending flag.
-/// `build` is the successful scratch build under test (none for `tests/`
-/// repositories); `trigger` names what asked for the tests, so that asking
-/// twice for the same reason decides nothing new.
+/// test (or only `only`), each with a job to submit it and a pending flag,
+/// all written in one statement. `build` is the successful scratch build
+/// under test (none for `tests/` repositories); `trigger` names what asked
+/// for the tests, so that asking twice for the same reason decides nothing
+/// new.
 #[expect(clippy::too_many_arguments, reason = "the inputs of one decision")]
 pub(crate) async fn start_tests(
     conn: &mut PgConnection,
@@ -29,16 +38,19 @@ pub(crate) async fn start_tests(
     d: &mut Decisions,
     pr: &PrRef<'_>,
     pipeline: &PipelineRow,
-    build: Option<&KojiBuildRow>,
+    build: Option<&BuildRef>,
     trigger: &str,
     only: Option<TestName>,
 ) -> Result<(), sqlx::Error> {
-    let variant = build.map_or(Variant::Default, |b| Variant::from_str(&b.variant));
+    let variant = build.map_or(Variant::Default, |b| b.variant);
     let label = variant.label(pr.target_branch);
     let tests = match only {
         Some(test) => vec![test],
         None => ctx.policy.enabled_tests.clone(),
     };
+    let compose = naming::compose(pr.target_branch, variant == Variant::Eln);
+    // (test, trigger key, payload, check name, uid)
+    let mut decided: Vec<(TestName, String, serde_json::Value, String, String)> = Vec::new();
     for test in tests {
         let subject = Some(format!("{test} {label}"));
         if let Err(skip) = rules::test_enabled(&ctx.policy, test)
@@ -91,56 +103,65 @@ pub(crate) async fn start_tests(
                 continue;
             }
         };
-        let compose = naming::compose(pr.target_branch, variant == Variant::Eln);
-        let trigger_key = format!("{trigger}:{test}");
         let (check_name, uid) =
             common::flag_names(ctx, test.as_str(), &label, &pipeline.commit_sha);
-        let (_, first_text) = checkers::flags::testing_farm_flag(TestingFarmState::New, None, None);
-        let url_prefix = ctx.test_page("");
-        let created = flows::decide_test_run(
-            &mut *conn,
-            &NewTestRun {
-                pipeline_id: pipeline.id,
-                koji_build_id: build.map(|b| b.id),
-                test_name: test.as_str(),
-                trigger_key: &trigger_key,
-                branch: pr.target_branch,
-                variant: variant.as_str(),
-                compose: compose.as_deref(),
-                payload: &payload,
-            },
-            &FirstFlag {
-                pull_request_id: pr.pull_request_id,
-                check_name: &check_name,
-                uid: &uid,
-                comment: &first_text,
-                url_prefix: &url_prefix,
-            },
-            &pipeline.commit_sha,
-            d.event_id,
-        )
-        .await?;
-        if created.is_none() {
+        decided.push((test, format!("{trigger}:{test}"), payload, check_name, uid));
+    }
+    if decided.is_empty() {
+        return Ok(());
+    }
+    let (_, first_text) = checkers::flags::testing_farm_flag(TestingFarmState::New, None, None);
+    let url_prefix = ctx.test_page("");
+    let to_decide: Vec<TestToDecide<'_>> = decided
+        .iter()
+        .map(|(test, key, payload, check_name, uid)| TestToDecide {
+            test_name: test.as_str(),
+            trigger_key: key,
+            compose: compose.as_deref(),
+            payload,
+            check_name,
+            uid,
+        })
+        .collect();
+    let created = flows::decide_test_runs(
+        &mut *conn,
+        &TestsOf {
+            pipeline_id: pipeline.id,
+            koji_build_id: build.map(|b| b.id),
+            branch: pr.target_branch,
+            variant: variant.as_str(),
+            pull_request_id: pr.pull_request_id,
+            commit_sha: &pipeline.commit_sha,
+            comment: &first_text,
+            url_prefix: &url_prefix,
+        },
+        &to_decide,
+        d.event_id,
+    )
+    .await?;
+    for (test, ..) in &decided {
+        let subject = Some(format!("{test} {label}"));
+        if created.iter().any(|(name, _)| name == test.as_str()) {
+            d.acted(
+                HANDLER,
+                subject,
+                format!(
+                    "submitting to Testing Farm{}",
+                    build
+                        .and_then(|b| b.task_id)
+                        .map(|t| format!(" for Koji task {t}"))
+                        .unwrap_or_default()
+                ),
+                Some(pipeline.id),
+            );
+        } else {
             d.skipped_in(
                 HANDLER,
                 subject,
                 "already decided: the run exists",
                 pipeline.id,
             );
-            continue;
         }
-        d.acted(
-            HANDLER,
-            subject,
-            format!(
-                "submitting to Testing Farm{}",
-                build
-                    .and_then(|b| b.task_id)
-                    .map(|t| format!(" for Koji task {t}"))
-                    .unwrap_or_default()
-            ),
-            Some(pipeline.id),
-        );
     }
     Ok(())
 }
@@ -216,7 +237,7 @@ pub(crate) async fn request_state(
     request: &TestingFarmRequest,
 ) -> Result<(), sqlx::Error> {
     let subject = Some(format!("request {}", request.request_id));
-    let Some(run) = flows::test_run_by_request(&mut *conn, &request.request_id).await? else {
+    let Some(run) = flows::request_run(&mut *conn, &request.request_id).await? else {
         d.skipped(HANDLER, subject, "not a request this service submitted");
         return Ok(());
     };
@@ -236,30 +257,29 @@ pub(crate) async fn request_state(
         },
     )
     .await?;
-    let pipeline = flows::get_pipeline(&mut *conn, run.pipeline_id).await?;
     let subject = Some(format!(
         "{} {}",
         run.test_name,
         Variant::from_str(&run.variant).label(&run.branch)
     ));
-    if run.superseded || pipeline.state != "active" {
+    if run.superseded || run.pipeline_state != "active" {
         d.skipped_in(
             HANDLER,
             subject,
             format!(
                 "recorded {}; no flag: the pipeline has ended ({})",
-                request.state, pipeline.state
+                request.state, run.pipeline_state
             ),
-            pipeline.id,
+            run.pipeline_id,
         );
         return Ok(());
     }
-    let Some(pr) = flows::pull_request_of_pipeline(&mut *conn, pipeline.id).await? else {
+    let Some(pull_request_id) = run.pull_request_id else {
         d.acted(
             HANDLER,
             subject,
             format!("recorded {}", request.state),
-            Some(pipeline.id),
+            Some(run.pipeline_id),
         );
         return Ok(());
     };
@@ -279,9 +299,9 @@ pub(crate) async fn request_state(
         ctx,
         d,
         &FlagUpdate {
-            pull_request_id: pr.pull_request_id,
-            pipeline_id: pipeline.id,
-            commit_sha: &pipeline.commit_sha,
+            pull_request_id,
+            pipeline_id: run.pipeline_id,
+            commit_sha: &run.commit_sha,
             subject: &run.test_name,
             branch_label: &label,
             status,
@@ -303,7 +323,7 @@ pub(crate) async fn request_state(
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default()
         ),
-        Some(pipeline.id),
+        Some(run.pipeline_id),
     );
     Ok(())
 }

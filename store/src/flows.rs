@@ -10,41 +10,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgExecutor;
 
-/// Insert the project if new; its id either way.
-pub async fn upsert_project(
-    executor: impl PgExecutor<'_>,
-    url: &str,
-    forge: &str,
-    namespace: &str,
-    repo: &str,
-) -> Result<i64, sqlx::Error> {
-    // Known projects are read, not rewritten: no new row version, no lock
-    // held to the end of the transaction.
-    sqlx::query_scalar!(
-        r#"
-        WITH new AS (
-            INSERT INTO projects (url, forge, namespace, repo) VALUES ($1, $2, $3, $4)
-            ON CONFLICT (url) DO NOTHING
-            RETURNING id
-        )
-        SELECT id AS "id!" FROM new
-        UNION ALL
-        SELECT id FROM projects WHERE url = $1
-        LIMIT 1
-        "#,
-        url,
-        forge,
-        namespace,
-        repo,
-    )
-    .fetch_one(executor)
-    .await
-}
-
 /// What a pull-request message says about the pull request.
 #[derive(Debug, Clone)]
 pub struct PullRequestUpdate<'a> {
-    pub project_id: i64,
+    pub project_url: &'a str,
+    pub forge: &'a str,
+    pub namespace: &'a str,
+    pub repo: &'a str,
     pub number: i64,
     pub pagure_uid: Option<&'a str>,
     pub title: &'a str,
@@ -63,57 +35,84 @@ pub struct PullRequestUpdate<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequestRow {
     pub id: i64,
+    pub project_id: i64,
     pub head_sha: String,
     pub status: String,
     pub target_branch: String,
     pub source_url: String,
 }
 
-/// Record a pull request and its head commit, locking the pull request's row
-/// for the rest of the transaction.
-/// The head moves only when the message is not older than the one that set
-/// the current head, so a late message never takes the pull request back.
+/// Record a pull request, its project and its head commit in one
+/// statement, locking the pull request's row for the rest of the
+/// transaction. The head moves only when the message is not older than the
+/// one that set the current head, so a late message never takes the pull
+/// request back. With `pipeline_trigger`, the pipeline of the message's head
+/// is created too (if the head is the pull request's head after the update):
+/// returned with whether it was created now.
 pub async fn upsert_pull_request(
     executor: impl PgExecutor<'_>,
     pr: &PullRequestUpdate<'_>,
-) -> Result<PullRequestRow, sqlx::Error> {
-    sqlx::query_as!(
-        PullRequestRow,
+    pipeline_trigger: Option<&str>,
+    event_id: i64,
+) -> Result<(PullRequestRow, Option<(PipelineRow, bool)>), sqlx::Error> {
+    let row = sqlx::query!(
         r#"
-        WITH pr AS (
-        INSERT INTO pull_requests (project_id, number, pagure_uid, title, author, target_branch,
-                                   source_branch, source_url, head_sha, head_updated, status, url)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-        ON CONFLICT (project_id, number) DO UPDATE SET
-            pagure_uid = COALESCE(EXCLUDED.pagure_uid, pull_requests.pagure_uid),
-            title = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
-                         THEN EXCLUDED.title ELSE pull_requests.title END,
-            target_branch = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
-                         THEN EXCLUDED.target_branch ELSE pull_requests.target_branch END,
-            source_branch = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
-                         THEN EXCLUDED.source_branch ELSE pull_requests.source_branch END,
-            source_url = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
-                         THEN EXCLUDED.source_url ELSE pull_requests.source_url END,
-            head_sha = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
-                         THEN EXCLUDED.head_sha ELSE pull_requests.head_sha END,
-            head_updated = GREATEST(EXCLUDED.head_updated, pull_requests.head_updated),
-            status = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
-                         THEN EXCLUDED.status ELSE pull_requests.status END,
-            url = COALESCE(EXCLUDED.url, pull_requests.url),
-            updated_at = now()
-        RETURNING id, head_sha, status, target_branch, source_url
+        WITH new_project AS (
+            INSERT INTO projects (url, forge, namespace, repo) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (url) DO NOTHING
+            RETURNING id
+        ), project AS (
+            SELECT id FROM new_project
+            UNION ALL
+            SELECT id FROM projects WHERE url = $1
+            LIMIT 1
+        ), pr AS (
+            INSERT INTO pull_requests (project_id, number, pagure_uid, title, author,
+                                       target_branch, source_branch, source_url, head_sha,
+                                       head_updated, status, url)
+            SELECT id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM project
+            ON CONFLICT (project_id, number) DO UPDATE SET
+                pagure_uid = COALESCE(EXCLUDED.pagure_uid, pull_requests.pagure_uid),
+                title = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                             THEN EXCLUDED.title ELSE pull_requests.title END,
+                target_branch = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                             THEN EXCLUDED.target_branch ELSE pull_requests.target_branch END,
+                source_branch = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                             THEN EXCLUDED.source_branch ELSE pull_requests.source_branch END,
+                source_url = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                             THEN EXCLUDED.source_url ELSE pull_requests.source_url END,
+                head_sha = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                             THEN EXCLUDED.head_sha ELSE pull_requests.head_sha END,
+                head_updated = GREATEST(EXCLUDED.head_updated, pull_requests.head_updated),
+                status = CASE WHEN EXCLUDED.head_updated >= pull_requests.head_updated
+                             THEN EXCLUDED.status ELSE pull_requests.status END,
+                url = COALESCE(EXCLUDED.url, pull_requests.url),
+                updated_at = now()
+            RETURNING id, project_id, head_sha, status, target_branch, source_url
         ), head AS (
             -- The commit, with the pull request that brought it.
             INSERT INTO commits (project_id, sha, pull_request_id)
-            SELECT $1, $9, id FROM pr
+            SELECT project_id, $12, id FROM pr
             ON CONFLICT (project_id, sha) DO UPDATE SET pull_request_id = EXCLUDED.pull_request_id
             WHERE commits.pull_request_id IS NULL
+        ), pipeline AS (
+            INSERT INTO pipelines (project_id, pull_request_id, commit_sha, trigger, event_id)
+            SELECT project_id, id, head_sha, $16, $17 FROM pr
+            WHERE $16::text IS NOT NULL AND head_sha = $12
+            ON CONFLICT (pull_request_id, commit_sha) DO UPDATE SET updated_at = pipelines.updated_at
+            RETURNING id, state, superseded_by, (xmax = 0) AS created
         )
-        SELECT id AS "id!", head_sha AS "head_sha!", status AS "status!",
-               target_branch AS "target_branch!", source_url AS "source_url!"
-        FROM pr
+        SELECT pr.id AS "id!", pr.project_id AS "project_id!", pr.head_sha AS "head_sha!",
+               pr.status AS "status!", pr.target_branch AS "target_branch!",
+               pr.source_url AS "source_url!",
+               pipeline.id AS "pipeline_id?", pipeline.state AS "pipeline_state?",
+               pipeline.superseded_by AS "superseded_by?", pipeline.created AS "created?"
+        FROM pr LEFT JOIN pipeline ON true
         "#,
-        pr.project_id,
+        pr.project_url,
+        pr.forge,
+        pr.namespace,
+        pr.repo,
         pr.number,
         pr.pagure_uid,
         pr.title,
@@ -125,9 +124,36 @@ pub async fn upsert_pull_request(
         pr.updated,
         pr.status,
         pr.url,
+        pipeline_trigger,
+        event_id,
     )
     .fetch_one(executor)
-    .await
+    .await?;
+    let pipeline = match (row.pipeline_id, row.pipeline_state) {
+        (Some(id), Some(state)) => Some((
+            PipelineRow {
+                id,
+                project_id: row.project_id,
+                pull_request_id: Some(row.id),
+                commit_sha: row.head_sha.clone(),
+                state,
+                superseded_by: row.superseded_by,
+            },
+            row.created.unwrap_or(false),
+        )),
+        _ => None,
+    };
+    Ok((
+        PullRequestRow {
+            id: row.id,
+            project_id: row.project_id,
+            head_sha: row.head_sha,
+            status: row.status,
+            target_branch: row.target_branch,
+            source_url: row.source_url,
+        },
+        pipeline,
+    ))
 }
 
 /// A pull request by project and number.
@@ -139,7 +165,7 @@ pub async fn find_pull_request(
     sqlx::query_as!(
         PullRequestRow,
         r#"
-        SELECT id, head_sha, status, target_branch, source_url
+        SELECT id, project_id, head_sha, status, target_branch, source_url
         FROM pull_requests WHERE project_id = $1 AND number = $2
         "#,
         project_id,
@@ -260,51 +286,6 @@ pub async fn get_pipeline(
     .await
 }
 
-/// Active pipelines of a pull request other than the one for `keep_sha`.
-pub async fn other_active_pipelines(
-    executor: impl PgExecutor<'_>,
-    pull_request_id: i64,
-    keep_sha: Option<&str>,
-) -> Result<Vec<PipelineRow>, sqlx::Error> {
-    sqlx::query_as!(
-        PipelineRow,
-        r#"
-        SELECT id, project_id, pull_request_id, commit_sha, state, superseded_by
-        FROM pipelines
-        WHERE pull_request_id = $1 AND state = 'active'
-          AND ($2::text IS NULL OR commit_sha <> $2)
-        ORDER BY id
-        FOR UPDATE
-        "#,
-        pull_request_id,
-        keep_sha,
-    )
-    .fetch_all(executor)
-    .await
-}
-
-/// End a pipeline: `superseded` (by a newer commit) or `closed` (the pull
-/// request was closed).
-pub async fn end_pipeline(
-    executor: impl PgExecutor<'_>,
-    id: i64,
-    state: &str,
-    superseded_by: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"
-        UPDATE pipelines SET state = $2, superseded_by = $3, updated_at = now()
-        WHERE id = $1
-        "#,
-        id,
-        state,
-        superseded_by,
-    )
-    .execute(executor)
-    .await
-    .map(|_| ())
-}
-
 /// A Koji build as the handlers need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KojiBuildRow {
@@ -354,26 +335,6 @@ pub async fn koji_build_by_task(
     .await
 }
 
-/// Builds of a pipeline, oldest first.
-pub async fn koji_builds_of_pipeline(
-    executor: impl PgExecutor<'_>,
-    pipeline_id: i64,
-) -> Result<Vec<KojiBuildRow>, sqlx::Error> {
-    sqlx::query_as!(
-        KojiBuildRow,
-        r#"
-        SELECT id, pipeline_id, task_id, target, branch, variant, source_url, commit_sha,
-               status, koji_state, superseded, web_url
-        FROM koji_builds WHERE pipeline_id = $1
-        ORDER BY id
-        FOR UPDATE
-        "#,
-        pipeline_id,
-    )
-    .fetch_all(executor)
-    .await
-}
-
 /// What a Koji task message or poll changes on a build.
 #[derive(Debug, Clone)]
 pub struct KojiBuildProgress<'a> {
@@ -408,30 +369,6 @@ pub async fn update_koji_build(
         progress.finished_at,
         progress.web_url,
         progress.log_urls,
-    )
-    .execute(executor)
-    .await
-    .map(|_| ())
-}
-
-/// Mark a build superseded, and `canceled` too when it was never submitted.
-pub async fn supersede_koji_build(
-    executor: impl PgExecutor<'_>,
-    id: i64,
-    never_submitted: bool,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"
-        UPDATE koji_builds SET superseded = true,
-            status = CASE WHEN $2 THEN 'canceled' ELSE status END,
-            error_message = CASE WHEN $2 THEN 'superseded before it was submitted'
-                                 ELSE error_message END,
-            finished_at = CASE WHEN $2 THEN now() ELSE finished_at END,
-            updated_at = now()
-        WHERE id = $1
-        "#,
-        id,
-        never_submitted,
     )
     .execute(executor)
     .await
@@ -499,27 +436,6 @@ pub async fn test_run_by_request(
     .await
 }
 
-/// Runs of a pipeline that have not finished, locked.
-pub async fn unfinished_test_runs(
-    executor: impl PgExecutor<'_>,
-    pipeline_id: i64,
-) -> Result<Vec<TestRunRow>, sqlx::Error> {
-    sqlx::query_as!(
-        TestRunRow,
-        r#"
-        SELECT id, pipeline_id, koji_build_id, test_name, branch, variant, request_id, state,
-               result, artifacts_url, superseded
-        FROM test_runs
-        WHERE pipeline_id = $1 AND state IN ('new', 'queued', 'running') AND NOT superseded
-        ORDER BY id
-        FOR UPDATE
-        "#,
-        pipeline_id,
-    )
-    .fetch_all(executor)
-    .await
-}
-
 /// What a Testing Farm report changes on a run.
 #[derive(Debug, Clone)]
 pub struct TestRunProgress<'a> {
@@ -551,29 +467,6 @@ pub async fn update_test_run(
         progress.result,
         progress.summary,
         progress.artifacts_url,
-    )
-    .execute(executor)
-    .await
-    .map(|_| ())
-}
-
-/// Mark a run superseded, and `canceled` too when it was never submitted.
-pub async fn supersede_test_run(
-    executor: impl PgExecutor<'_>,
-    id: i64,
-    never_submitted: bool,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"
-        UPDATE test_runs SET superseded = true,
-            state = CASE WHEN $2 THEN 'canceled' ELSE state END,
-            summary = CASE WHEN $2 THEN 'superseded before it was submitted' ELSE summary END,
-            finished_at = CASE WHEN $2 THEN now() ELSE finished_at END,
-            updated_at = now()
-        WHERE id = $1
-        "#,
-        id,
-        never_submitted,
     )
     .execute(executor)
     .await
@@ -707,68 +600,6 @@ pub async fn decide_scratch_build(
         build.commit_sha,
         event_id,
         flag.pull_request_id,
-        flag.check_name,
-        flag.uid,
-        flag.comment,
-        flag.url_prefix,
-    )
-    .fetch_optional(executor)
-    .await
-}
-
-/// Decide a test run in one statement: the run (unless the decision with
-/// its trigger key made it already), its submit job, its pending flag and the
-/// job sending the flag. The new run's id, `None` if it existed.
-pub async fn decide_test_run(
-    executor: impl PgExecutor<'_>,
-    run: &NewTestRun<'_>,
-    flag: &FirstFlag<'_>,
-    commit_sha: &str,
-    event_id: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"
-        WITH run AS (
-            INSERT INTO test_runs (pipeline_id, koji_build_id, test_name, trigger_key, branch,
-                                   variant, compose, payload)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT (trigger_key) DO NOTHING
-            RETURNING id
-        ), submit AS (
-            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
-            SELECT 'submit-testing-farm', 'testing-farm', 'submit-testing-farm:' || id,
-                   jsonb_build_object('test_run_id', id), $9, $1
-            FROM run
-            ON CONFLICT (dedup_key) DO NOTHING
-        ), flag AS (
-            INSERT INTO flags (pull_request_id, pipeline_id, commit_sha, check_name, uid, status,
-                               comment, url, test_run_id)
-            SELECT $10, $1, $11, $12, $13, 'pending', $14, $15 || id, id FROM run
-            ON CONFLICT (pull_request_id, uid) DO UPDATE SET
-                status = EXCLUDED.status, comment = EXCLUDED.comment, url = EXCLUDED.url,
-                pipeline_id = EXCLUDED.pipeline_id, test_run_id = EXCLUDED.test_run_id,
-                version = flags.version + 1, updated_at = now()
-            RETURNING id, version
-        ), send AS (
-            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
-            SELECT 'set-flag', 'distgit', 'set-flag:' || id || ':' || version,
-                   jsonb_build_object('flag_id', id, 'version', version), $9, $1
-            FROM flag
-            ON CONFLICT (dedup_key) DO NOTHING
-        )
-        SELECT id FROM run
-        "#,
-        run.pipeline_id,
-        run.koji_build_id,
-        run.test_name,
-        run.trigger_key,
-        run.branch,
-        run.variant,
-        run.compose,
-        run.payload,
-        event_id,
-        flag.pull_request_id,
-        commit_sha,
         flag.check_name,
         flag.uid,
         flag.comment,
@@ -1252,9 +1083,12 @@ pub async fn record_push(
             SELECT id FROM projects WHERE url = $2
             LIMIT 1
         ), linked AS (
+            -- Two look-ups, each by its own index (an OR of them would scan).
             SELECT pr.id, pr.number FROM pull_requests pr, project
-            WHERE (pr.project_id = project.id AND pr.number = $12)
-               OR (pr.source_url = $2 AND pr.source_branch = $6 AND pr.status = 'open')
+            WHERE pr.project_id = project.id AND pr.number = $12
+            UNION
+            SELECT pr.id, pr.number FROM pull_requests pr
+            WHERE pr.source_url = $2 AND pr.source_branch = $6 AND pr.status = 'open'
         ), push AS (
             INSERT INTO pushes (event_id, project_id, branch, old_sha, new_sha, pusher, forced,
                                 total_commits, pull_request_id)
@@ -1331,6 +1165,316 @@ pub async fn record_official_build_of(
         build.source_url,
         build.finished_at,
         build.commit_sha,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// One test of [`decide_test_runs`].
+#[derive(Debug, Clone)]
+pub struct TestToDecide<'a> {
+    pub test_name: &'a str,
+    pub trigger_key: &'a str,
+    pub compose: Option<&'a str>,
+    pub payload: &'a serde_json::Value,
+    pub check_name: &'a str,
+    pub uid: &'a str,
+}
+
+/// What [`decide_test_runs`] shares between its tests.
+#[derive(Debug, Clone)]
+pub struct TestsOf<'a> {
+    pub pipeline_id: i64,
+    pub koji_build_id: Option<i64>,
+    pub branch: &'a str,
+    pub variant: &'a str,
+    pub pull_request_id: i64,
+    pub commit_sha: &'a str,
+    /// The first flag's comment.
+    pub comment: &'a str,
+    /// Flags link to this plus the new run's id (our page for it).
+    pub url_prefix: &'a str,
+}
+
+/// Decide several test runs in one statement: each run (unless the decision
+/// with its trigger key made it already), its submit job, its pending flag
+/// and the job sending the flag. Returns the tests whose runs were created,
+/// with their ids.
+pub async fn decide_test_runs(
+    executor: impl PgExecutor<'_>,
+    of: &TestsOf<'_>,
+    tests: &[TestToDecide<'_>],
+    event_id: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let names: Vec<&str> = tests.iter().map(|t| t.test_name).collect();
+    let keys: Vec<&str> = tests.iter().map(|t| t.trigger_key).collect();
+    let composes: Vec<Option<&str>> = tests.iter().map(|t| t.compose).collect();
+    let payloads: Vec<&serde_json::Value> = tests.iter().map(|t| t.payload).collect();
+    let check_names: Vec<&str> = tests.iter().map(|t| t.check_name).collect();
+    let uids: Vec<&str> = tests.iter().map(|t| t.uid).collect();
+    let rows = sqlx::query!(
+        r#"
+        WITH input AS (
+            SELECT * FROM UNNEST($3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[],
+                                 $8::text[])
+                AS i(test_name, trigger_key, compose, payload, check_name, uid)
+        ), run AS (
+            INSERT INTO test_runs (pipeline_id, koji_build_id, test_name, trigger_key, branch,
+                                   variant, compose, payload)
+            SELECT $1, $2, test_name, trigger_key, $9, $10, compose, payload FROM input
+            ON CONFLICT (trigger_key) DO NOTHING
+            RETURNING id, test_name
+        ), submit AS (
+            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+            SELECT 'submit-testing-farm', 'testing-farm', 'submit-testing-farm:' || id,
+                   jsonb_build_object('test_run_id', id), $11, $1
+            FROM run
+            ON CONFLICT (dedup_key) DO NOTHING
+        ), flag AS (
+            INSERT INTO flags (pull_request_id, pipeline_id, commit_sha, check_name, uid, status,
+                               comment, url, test_run_id)
+            SELECT $12, $1, $13, input.check_name, input.uid, 'pending', $14, $15 || run.id, run.id
+            FROM run JOIN input USING (test_name)
+            ON CONFLICT (pull_request_id, uid) DO UPDATE SET
+                status = EXCLUDED.status, comment = EXCLUDED.comment, url = EXCLUDED.url,
+                pipeline_id = EXCLUDED.pipeline_id, test_run_id = EXCLUDED.test_run_id,
+                version = flags.version + 1, updated_at = now()
+            RETURNING id, version
+        ), send AS (
+            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+            SELECT 'set-flag', 'distgit', 'set-flag:' || id || ':' || version,
+                   jsonb_build_object('flag_id', id, 'version', version), $11, $1
+            FROM flag
+            ON CONFLICT (dedup_key) DO NOTHING
+        )
+        SELECT test_name AS "test_name!", id AS "id!" FROM run
+        "#,
+        of.pipeline_id,
+        of.koji_build_id,
+        &names as _,
+        &keys as _,
+        &composes as _,
+        &payloads as _,
+        &check_names as _,
+        &uids as _,
+        of.branch,
+        of.variant,
+        event_id,
+        of.pull_request_id,
+        of.commit_sha,
+        of.comment,
+        of.url_prefix,
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.test_name, r.id)).collect())
+}
+
+/// A Koji task's build with its pipeline and pull request, the build locked
+/// for the transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskBuild {
+    pub id: i64,
+    pub variant: String,
+    pub koji_state: Option<String>,
+    pub superseded: bool,
+    pub pipeline_id: Option<i64>,
+    pub pipeline_state: Option<String>,
+    pub superseded_by: Option<String>,
+    pub commit_sha: Option<String>,
+    pub project_id: Option<i64>,
+    pub pull_request_id: Option<i64>,
+    pub target_branch: Option<String>,
+    pub source_url: Option<String>,
+    pub project_url: Option<String>,
+}
+
+pub async fn task_build(
+    executor: impl PgExecutor<'_>,
+    task_id: i64,
+) -> Result<Option<TaskBuild>, sqlx::Error> {
+    sqlx::query_as!(
+        TaskBuild,
+        r#"
+        SELECT b.id, b.variant, b.koji_state, b.superseded, b.pipeline_id,
+               pl.state AS "pipeline_state?", pl.superseded_by, pl.commit_sha AS "commit_sha?",
+               pl.project_id AS "project_id?",
+               pr.id AS "pull_request_id?", pr.target_branch AS "target_branch?",
+               pr.source_url AS "source_url?", p.url AS "project_url?"
+        FROM koji_builds b
+        LEFT JOIN pipelines pl ON pl.id = b.pipeline_id
+        LEFT JOIN pull_requests pr ON pr.id = pl.pull_request_id
+        LEFT JOIN projects p ON p.id = pr.project_id
+        WHERE b.task_id = $1
+        FOR UPDATE OF b
+        "#,
+        task_id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// A pipeline [`end_pipelines`] ended, with what it stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedPipeline {
+    pub id: i64,
+    pub commit_sha: String,
+    /// Builds and test runs stopped ("Koji build 7", "rpmlint test").
+    pub stopped: Vec<String>,
+    /// Flag updates that were not sent yet and never will be.
+    pub dropped_flags: i64,
+}
+
+/// End the active pipelines of a pull request other than the one of
+/// `keep_sha`, as `state` (`superseded` by `superseded_by`, or `closed`):
+/// their jobs that have not started (submissions, flag updates) are
+/// canceled, with `reason`; their unfinished builds and test runs are marked
+/// superseded, and canceled outright when never submitted; those already
+/// submitted get a job to cancel them at Koji or Testing Farm. The caller
+/// holds the pull request's row lock.
+///
+/// Two statements, the second only when a pipeline ended: the pipelines'
+/// ids go to the second as a parameter, so that its plan (also the generic
+/// plan of the prepared statement) looks them up through the indexes
+/// however many jobs wait.
+pub async fn end_pipelines(
+    conn: &mut sqlx::PgConnection,
+    pull_request_id: i64,
+    keep_sha: Option<&str>,
+    state: &str,
+    superseded_by: Option<&str>,
+    reason: &str,
+    event_id: i64,
+) -> Result<Vec<EndedPipeline>, sqlx::Error> {
+    let ended = sqlx::query!(
+        r#"
+        UPDATE pipelines SET state = $3, superseded_by = $4, updated_at = now()
+        WHERE pull_request_id = $1 AND state = 'active'
+          AND ($2::text IS NULL OR commit_sha <> $2)
+        RETURNING id, commit_sha
+        "#,
+        pull_request_id,
+        keep_sha,
+        state,
+        superseded_by,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if ended.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = ended.iter().map(|p| p.id).collect();
+    let rows = sqlx::query!(
+        r#"
+        WITH dropped AS (
+            UPDATE jobs SET state = 'canceled', last_error = $2, finished_at = now(),
+                updated_at = now()
+            WHERE pipeline_id = ANY($1) AND state = 'pending'
+              AND kind IN ('submit-scratch-build', 'submit-testing-farm', 'set-flag')
+            RETURNING kind, payload, pipeline_id
+        ), unsent_builds AS (
+            SELECT (payload->>'koji_build_id')::int8 AS id FROM dropped
+            WHERE kind = 'submit-scratch-build'
+        ), unsent_runs AS (
+            SELECT (payload->>'test_run_id')::int8 AS id FROM dropped
+            WHERE kind = 'submit-testing-farm'
+        ), builds AS (
+            UPDATE koji_builds SET superseded = true,
+                status = CASE WHEN id IN (SELECT id FROM unsent_builds) THEN 'canceled'
+                              ELSE status END,
+                error_message = CASE WHEN id IN (SELECT id FROM unsent_builds)
+                                     THEN 'superseded before it was submitted'
+                                     ELSE error_message END,
+                finished_at = CASE WHEN id IN (SELECT id FROM unsent_builds) THEN now()
+                                   ELSE finished_at END,
+                updated_at = now()
+            WHERE pipeline_id = ANY($1) AND status IN ('pending', 'running') AND NOT superseded
+            RETURNING id, pipeline_id, id IN (SELECT id FROM unsent_builds) AS unsent
+        ), runs AS (
+            UPDATE test_runs SET superseded = true,
+                state = CASE WHEN id IN (SELECT id FROM unsent_runs) THEN 'canceled'
+                             ELSE state END,
+                summary = CASE WHEN id IN (SELECT id FROM unsent_runs)
+                               THEN 'superseded before it was submitted' ELSE summary END,
+                finished_at = CASE WHEN id IN (SELECT id FROM unsent_runs) THEN now()
+                                   ELSE finished_at END,
+                updated_at = now()
+            WHERE pipeline_id = ANY($1) AND state IN ('new', 'queued', 'running')
+              AND NOT superseded
+            RETURNING id, pipeline_id, test_name, id IN (SELECT id FROM unsent_runs) AS unsent
+        ), cancel_builds AS (
+            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+            SELECT 'cancel-koji-task', 'koji', 'cancel-koji-task:' || id,
+                   jsonb_build_object('koji_build_id', id, 'reason', $2::text), $3, pipeline_id
+            FROM builds WHERE NOT unsent
+            ON CONFLICT (dedup_key) DO NOTHING
+        ), cancel_runs AS (
+            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+            SELECT 'cancel-testing-farm', 'testing-farm', 'cancel-testing-farm:' || id,
+                   jsonb_build_object('test_run_id', id, 'reason', $2::text), $3, pipeline_id
+            FROM runs WHERE NOT unsent
+            ON CONFLICT (dedup_key) DO NOTHING
+        )
+        SELECT p.id AS "id!",
+               ARRAY(SELECT 'Koji build ' || b.id FROM builds b WHERE b.pipeline_id = p.id
+                     ORDER BY b.id)
+               || ARRAY(SELECT r.test_name || ' test' FROM runs r WHERE r.pipeline_id = p.id
+                        ORDER BY r.id) AS "stopped!",
+               (SELECT count(*) FROM dropped d WHERE d.pipeline_id = p.id
+                  AND d.kind = 'set-flag') AS "dropped_flags!"
+        FROM UNNEST($1::int8[]) AS p(id)
+        "#,
+        &ids,
+        reason,
+        event_id,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ended
+        .into_iter()
+        .map(|pipeline| {
+            let row = rows.iter().find(|r| r.id == pipeline.id);
+            EndedPipeline {
+                id: pipeline.id,
+                commit_sha: pipeline.commit_sha,
+                stopped: row.map(|r| r.stopped.clone()).unwrap_or_default(),
+                dropped_flags: row.map_or(0, |r| r.dropped_flags),
+            }
+        })
+        .collect())
+}
+
+/// A Testing Farm request's run with its pipeline and pull request, the run
+/// locked for the transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRun {
+    pub id: i64,
+    pub pipeline_id: i64,
+    pub test_name: String,
+    pub branch: String,
+    pub variant: String,
+    pub state: String,
+    pub artifacts_url: Option<String>,
+    pub superseded: bool,
+    pub pipeline_state: String,
+    pub commit_sha: String,
+    pub pull_request_id: Option<i64>,
+}
+
+pub async fn request_run(
+    executor: impl PgExecutor<'_>,
+    request_id: &str,
+) -> Result<Option<RequestRun>, sqlx::Error> {
+    sqlx::query_as!(
+        RequestRun,
+        r#"
+        SELECT r.id, r.pipeline_id, r.test_name, r.branch, r.variant, r.state, r.artifacts_url,
+               r.superseded, pl.state AS pipeline_state, pl.commit_sha, pl.pull_request_id
+        FROM test_runs r JOIN pipelines pl ON pl.id = r.pipeline_id
+        WHERE r.request_id = $1
+        FOR UPDATE OF r
+        "#,
+        request_id,
     )
     .fetch_optional(executor)
     .await

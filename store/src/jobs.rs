@@ -151,28 +151,6 @@ pub async fn cancel_pending(
     Ok(canceled.rows_affected() > 0)
 }
 
-/// Cancel every pending job of some kinds for a pipeline; how many.
-pub async fn cancel_pending_of_pipeline(
-    executor: impl PgExecutor<'_>,
-    pipeline_id: i64,
-    kinds: &[JobKind],
-    reason: &str,
-) -> Result<u64, sqlx::Error> {
-    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-    let canceled = sqlx::query!(
-        r#"
-        UPDATE jobs SET state = 'canceled', last_error = $3, finished_at = now(), updated_at = now()
-        WHERE pipeline_id = $1 AND kind = ANY($2) AND state = 'pending'
-        "#,
-        pipeline_id,
-        &kinds as _,
-        reason,
-    )
-    .execute(executor)
-    .await?;
-    Ok(canceled.rows_affected())
-}
-
 /// A job as tests and the API read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobRow {

@@ -260,6 +260,10 @@ pub struct JobQueue {
 pub struct Decider {
     /// Events decided in one transaction.
     pub batch_size: u32,
+    /// Deciders working at once in this process. They take different
+    /// events (locked rows are skipped); while one waits on the database the
+    /// other works.
+    pub concurrency: usize,
     /// How often to look for events when no notification arrives.
     pub poll_interval_ms: u64,
 }
@@ -415,7 +419,8 @@ eln_packages = []
 [fedora_ci.tests]
 
 [decider]
-batch_size = 100
+batch_size = 500
+concurrency = 2
 poll_interval_ms = 1000
 
 [jobs]
@@ -611,6 +616,12 @@ impl Settings {
         }
         if self.decider.batch_size == 0 {
             return Err(ConfigError::key("decider.batch_size", "must be at least 1"));
+        }
+        if self.decider.concurrency == 0 {
+            return Err(ConfigError::key(
+                "decider.concurrency",
+                "must be at least 1",
+            ));
         }
         if self.distgit.username.trim().is_empty() {
             return Err(ConfigError::key("distgit.username", "must not be empty"));

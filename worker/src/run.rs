@@ -164,7 +164,14 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
             batch_size: settings.decider.batch_size,
             poll_interval: Duration::from_millis(settings.decider.poll_interval_ms),
         };
-        tasks.spawn(crate::decide::run(pool.clone(), ctx, config, stop.clone()));
+        for _ in 0..settings.decider.concurrency {
+            tasks.spawn(crate::decide::run(
+                pool.clone(),
+                ctx.clone(),
+                config.clone(),
+                stop.clone(),
+            ));
+        }
         let services = crate::services::from_settings(&settings)?;
         let runner = settings.runner_config();
         let breakers = crate::jobs::breakers(&runner);
