@@ -22,6 +22,7 @@ mod pg;
 mod process;
 mod rabbit;
 mod service;
+pub mod stack;
 
 use std::future::Future;
 use std::time::Duration;

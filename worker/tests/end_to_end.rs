@@ -1,0 +1,286 @@
+//! End to end: real bus messages published to the local RabbitMQ, the real
+//! service process, and stand-ins for Koji, Testing Farm, dist-git and
+//! FASJSON, from a pull request's message to its final flags.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clients::distgit::Flag;
+use events::states::KojiTaskState;
+use serde_json::{Value, json};
+use support::stack::{self, Stack};
+use support::wait_until;
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+const OLD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+const FORK: &str = "fork/zbyszek/rpms/optee_os";
+
+/// The real PR-opened message from a fork, with a head of our choosing.
+fn opened(head: &str, updated: i64, topic: &str) -> Value {
+    let mut message = stack::message("pagure.pull-request.new-fork.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    message["topic"] = json!(format!(
+        "org.fedoraproject.prod.pagure.pull-request.{topic}"
+    ));
+    message["body"]["pullrequest"]["commit_stop"] = json!(head);
+    message["body"]["pullrequest"]["last_updated"] = json!(updated.to_string());
+    message
+}
+
+/// The flags on the pull request, by check name.
+fn flags(stack: &Stack, project: &str, pr: i64) -> BTreeMap<String, Flag> {
+    stack
+        .distgit
+        .flags()
+        .get(&(project.to_string(), pr))
+        .map(|by_uid| {
+            by_uid
+                .values()
+                .map(|f| (f.username.clone(), f.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn koji_submission(stack: &Stack, count: usize) -> clients::standins::koji::Submission {
+    wait_until(
+        Duration::from_secs(30),
+        "a build submitted to Koji",
+        || async {
+            let submissions = stack.koji.submissions();
+            (submissions.len() >= count).then(|| submissions[count - 1].clone())
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fork_pull_request_from_message_to_final_flags() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        stack.distgit.set_file(FORK, OLD, ".fmf/version");
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+
+        // Delivered three times: one build.
+        let message = opened(OLD, 1_729_687_175, "new");
+        for _ in 0..3 {
+            stack.publish(&message).await;
+        }
+        let submission = koji_submission(&stack, 1).await;
+        assert_eq!(
+            submission.src,
+            format!("git+https://src.fedoraproject.org/forks/zbyszek/rpms/optee_os.git#{OLD}")
+        );
+        assert_eq!(submission.target, "rawhide");
+        assert_eq!(submission.opts["scratch"], true);
+
+        // Koji runs and closes the task, and says so on the bus.
+        stack
+            .koji
+            .set_task_state(submission.task_id, KojiTaskState::Open, &["x86_64"]);
+        stack.publish_koji_task(submission.task_id).await;
+        stack
+            .koji
+            .set_task_state(submission.task_id, KojiTaskState::Closed, &["x86_64"]);
+        stack.publish_koji_task(submission.task_id).await;
+
+        // One Testing Farm request per enabled test.
+        let requests = wait_until(
+            Duration::from_secs(30),
+            "six Testing Farm requests",
+            || async {
+                let requests = stack.testing_farm.requests();
+                (requests.len() >= 6).then_some(requests)
+            },
+        )
+        .await;
+        assert_eq!(requests.len(), 6);
+        let urls: Vec<&str> = requests
+            .iter()
+            .filter_map(|r| r["test"]["tmt"]["url"].as_str())
+            .collect();
+        assert!(urls.contains(&"https://src.fedoraproject.org/forks/zbyszek/rpms/optee_os.git"));
+        assert!(urls.contains(&"https://github.com/fedora-ci/installability-pipeline.git"));
+        for request in &requests {
+            let environment = &request["environments"][0];
+            assert_eq!(
+                environment["variables"]["KOJI_TASK_ID"],
+                submission.task_id.to_string()
+            );
+            assert_eq!(
+                request["notification"]["webhook"]["token"],
+                stack::WEBHOOK_TOKEN,
+                "the webhook token is added when sending"
+            );
+        }
+
+        // Testing Farm finishes them; the service reads them (polling, as
+        // webhooks get lost) and sets the final flags.
+        for (i, id) in stack.testing_farm.request_ids().iter().enumerate() {
+            let (result, summary) = if i == 0 {
+                ("failed", "1 test failed")
+            } else {
+                ("passed", "all tests passed")
+            };
+            stack
+                .testing_farm
+                .set_state(id, "complete", Some(result), Some(summary));
+        }
+        let final_flags = wait_until(Duration::from_secs(30), "seven final flags", || async {
+            let flags = flags(&stack, "rpms/optee_os", 2);
+            (flags.len() == 7 && flags.values().all(|f| f.status != "pending")).then_some(flags)
+        })
+        .await;
+        let build = &final_flags["Fedora CI - scratch build - rawhide [889f07a]"];
+        assert_eq!(build.status, "success");
+        assert_eq!(build.comment, "RPM build succeeded");
+        assert!(
+            build
+                .url
+                .ends_with(&format!("taskinfo?taskID={}", submission.task_id)),
+            "{}",
+            build.url
+        );
+        let statuses: Vec<&str> = final_flags.values().map(|f| f.status.as_str()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == "failure").count(), 1);
+        assert_eq!(statuses.iter().filter(|s| **s == "success").count(), 6);
+        for flag in final_flags
+            .values()
+            .filter(|f| !f.username.contains("scratch build"))
+        {
+            assert!(
+                flag.comment == "all tests passed" || flag.comment == "1 test failed",
+                "{flag:?}"
+            );
+            assert!(!flag.url.is_empty());
+        }
+        stack.settle(&pool).await;
+        let builds: i64 = sqlx::query_scalar("SELECT count(*) FROM koji_builds")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        assert_eq!(builds, 1, "one build for three deliveries");
+        assert_eq!(stack.koji.submissions().len(), 1);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_request_from_a_branch_of_the_same_repository() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let mut message = opened(OLD, 1_729_687_175, "new");
+        // The same PR, opened from a branch of rpms/optee_os itself.
+        let project = message["body"]["pullrequest"]["project"].clone();
+        message["body"]["pullrequest"]["repo_from"] = project;
+        stack.publish(&message).await;
+        let submission = koji_submission(&stack, 1).await;
+        assert_eq!(
+            submission.src,
+            format!("git+https://src.fedoraproject.org/rpms/optee_os.git#{OLD}")
+        );
+        let flags = wait_until(Duration::from_secs(30), "the pending flag", || async {
+            let flags = flags(&stack, "rpms/optee_os", 2);
+            (!flags.is_empty()).then_some(flags)
+        })
+        .await;
+        let flag = &flags["Fedora CI - scratch build - rawhide [889f07a]"];
+        assert_eq!(flag.status, "pending");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_cancels_the_older_work_and_no_stale_flag_appears() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        stack.publish(&opened(OLD, 1_729_687_175, "new")).await;
+        let first = koji_submission(&stack, 1).await;
+        stack
+            .koji
+            .set_task_state(first.task_id, KojiTaskState::Closed, &["x86_64"]);
+        stack.publish_koji_task(first.task_id).await;
+        wait_until(
+            Duration::from_secs(30),
+            "five Testing Farm requests",
+            || async { (stack.testing_farm.requests().len() >= 5).then_some(()) },
+        )
+        .await;
+        stack.settle(&pool).await;
+        let old_flags = flags(&stack, "rpms/optee_os", 2);
+
+        // A new head: the old requests are deleted at Testing Farm, a new
+        // build is submitted; then the new build starts and the PR moves
+        // again: its task is canceled at Koji.
+        let b = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+        stack.publish(&opened(b, 1_729_690_000, "updated")).await;
+        let second = koji_submission(&stack, 2).await;
+        wait_until(
+            Duration::from_secs(30),
+            "the old requests canceled",
+            || async {
+                let deletes = stack
+                    .testing_farm
+                    .calls()
+                    .iter()
+                    .filter(|c| c.method == "DELETE")
+                    .count();
+                (deletes >= 5).then_some(())
+            },
+        )
+        .await;
+        stack
+            .koji
+            .set_task_state(second.task_id, KojiTaskState::Open, &["x86_64"]);
+        stack.publish_koji_task(second.task_id).await;
+        let c = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+        stack.publish(&opened(c, 1_729_700_000, "updated")).await;
+        wait_until(
+            Duration::from_secs(30),
+            "B's task canceled at Koji",
+            || async {
+                stack
+                    .koji
+                    .cancellations()
+                    .contains(&second.task_id)
+                    .then_some(())
+            },
+        )
+        .await;
+        // Late news about the old commits changes no flag of theirs.
+        for id in stack.testing_farm.request_ids() {
+            stack
+                .testing_farm
+                .set_state(&id, "complete", Some("passed"), Some("late"));
+        }
+        stack
+            .koji
+            .set_task_state(second.task_id, KojiTaskState::Canceled, &["x86_64"]);
+        stack.publish_koji_task(second.task_id).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stack.settle(&pool).await;
+        let now = flags(&stack, "rpms/optee_os", 2);
+        for (name, flag) in &old_flags {
+            assert_eq!(
+                now.get(name),
+                Some(flag),
+                "{name} changed after it was superseded"
+            );
+        }
+        assert!(
+            now.values().all(|f| f.comment != "late"),
+            "no stale result reached a flag: {now:#?}"
+        );
+        assert_eq!(stack.koji.submissions().len(), 3, "one build per head");
+    })
+    .await
+    .expect("test timed out");
+}

@@ -1,0 +1,201 @@
+//! The whole system for end-to-end tests: the real service process, its own
+//! database and vhost on the local PostgreSQL and RabbitMQ, and stand-ins for
+//! Koji, Testing Farm, dist-git and FASJSON that follow the real APIs. Tests
+//! publish real bus messages, play what the outside world does (Koji closes
+//! a task, Testing Farm finishes a request), and wait until the system
+//! settles before asserting.
+
+use std::time::Duration;
+
+use clients::standins::distgit::DistGitStandin;
+use clients::standins::fas::FasStandin;
+use clients::standins::koji::KojiHub;
+use clients::standins::testing_farm::TestingFarmStandin;
+use serde_json::Value;
+
+use super::{
+    Service, TestDb, TestVhost, field_table, fm_properties, fresh_database, fresh_vhost, get_json,
+    publish_raw, wait_until,
+};
+
+pub const TF_TOKEN: &str = "tf-secret-token";
+pub const WEBHOOK_TOKEN: &str = "webhook-secret-token";
+pub const DISTGIT_TOKEN: &str = "distgit-secret-token";
+
+pub struct Stack {
+    pub db: TestDb,
+    pub vhost: TestVhost,
+    pub koji: KojiHub,
+    pub testing_farm: TestingFarmStandin,
+    pub distgit: DistGitStandin,
+    pub fas: FasStandin,
+    pub port: u16,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        let db = fresh_database().await;
+        let vhost = fresh_vhost();
+        Stack {
+            db,
+            vhost,
+            koji: KojiHub::start().await.expect("Koji stand-in"),
+            testing_farm: TestingFarmStandin::start_with_token(TF_TOKEN)
+                .await
+                .expect("Testing Farm stand-in"),
+            distgit: DistGitStandin::start_with_token(DISTGIT_TOKEN)
+                .await
+                .expect("dist-git stand-in"),
+            fas: FasStandin::start().await.expect("FASJSON stand-in"),
+            port: super::free_port(),
+        }
+    }
+
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The service's configuration: everything local, quick retries and
+    /// polls so that tests settle in seconds.
+    pub fn config(&self) -> String {
+        format!(
+            r##"
+[database]
+url = "{db}"
+
+[bus]
+amqp_url = "{amqp}"
+
+[[bus.bindings]]
+queue = "fedora-ci-worker"
+exchange = "amq.topic"
+routing_keys = ["#"]
+
+[api]
+listen = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}"
+
+[testing_farm]
+api_url = "{tf}"
+token = "{TF_TOKEN}"
+webhook_token = "{WEBHOOK_TOKEN}"
+
+[distgit]
+api_url = "{distgit}"
+token = "{DISTGIT_TOKEN}"
+
+[koji]
+hub_url = "{koji}"
+auth = "none"
+
+[fas]
+url = "{fas}"
+
+[decider]
+poll_interval_ms = 200
+
+[jobs]
+backoff_base_ms = 50
+backoff_max_seconds = 1
+poll_interval_ms = 200
+breaker_failures = 1000
+periodic_interval_seconds = 1
+testing_farm_poll_after_seconds = 1
+koji_poll_after_seconds = 2
+"##,
+            db = self.db.url,
+            amqp = self.vhost.amqp_url,
+            port = self.port,
+            tf = self.testing_farm.url(),
+            distgit = self.distgit.url(),
+            koji = self.koji.url(),
+            fas = self.fas.url(),
+        )
+    }
+
+    /// The service with every role, with extra `FEDORA_CI__...` settings.
+    pub async fn spawn(&self, env: &[(&str, &str)]) -> Service {
+        let service = Service::spawn_with_env(&self.config(), &["run"], env);
+        let api = self.api();
+        wait_until(
+            Duration::from_secs(60),
+            "the service to be ready",
+            || async { get_json(&format!("{api}/api/readyz")).await },
+        )
+        .await;
+        service
+    }
+
+    /// Publish a serialized message as fedora-messaging would.
+    pub async fn publish(&self, message: &Value) {
+        let id = message["id"].as_str().expect("an id");
+        let topic = message["topic"].as_str().expect("a topic");
+        let headers = message
+            .get("headers")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}));
+        let body = events::python_json_dumps(&message["body"]);
+        publish_raw(
+            &self.vhost.amqp_url,
+            topic,
+            fm_properties(id, field_table(&headers)),
+            body.as_bytes(),
+        )
+        .await;
+    }
+
+    /// Publish what Koji's message bus plugin sends for the task's current state.
+    pub async fn publish_koji_task(&self, task_id: i64) {
+        let message = serde_json::json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "topic": "org.fedoraproject.prod.buildsys.task.state.change",
+            "headers": {
+                "fedora_messaging_schema": "base.message",
+                "fedora_messaging_schema_package": "fedora_messaging",
+                "fedora_messaging_severity": 20,
+                "sent-at": chrono::Utc::now().to_rfc3339(),
+            },
+            "body": self.koji.task_message(task_id),
+        });
+        self.publish(&message).await;
+    }
+
+    /// Wait until nothing is left to do now: no event waits for its
+    /// decisions, no job runs or is due within a few seconds, three times in
+    /// a row 100 ms apart.
+    pub async fn settle(&self, pool: &sqlx::PgPool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut calm = 0;
+        while calm < 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the system did not settle within 60 s"
+            );
+            let busy: Option<i64> = sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM events WHERE status = 'received')
+                      + (SELECT count(*) FROM jobs WHERE state = 'running'
+                         OR (state = 'pending' AND run_at < now() + interval '3 seconds'))",
+            )
+            .fetch_one(pool)
+            .await
+            .ok();
+            calm = if busy == Some(0) { calm + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A real bus message of tests/data/bus.
+pub fn message(file: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/bus")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    events::parse_serialized(&text)
+        .expect("serialized")
+        .into_iter()
+        .next()
+        .expect("one entry")
+        .expect("a valid entry")
+        .to_serialized()
+}
