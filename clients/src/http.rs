@@ -418,6 +418,11 @@ pub mod standin {
         pub(crate) fn calls(&self) -> Vec<Call> {
             self.calls.clone()
         }
+
+        /// Drop the scripted faults not used yet: the service is back.
+        pub(crate) fn clear_faults(&mut self) {
+            self.faults.clear();
+        }
     }
 
     pub(crate) type SharedScript = Arc<Mutex<Script>>;

@@ -221,6 +221,10 @@ pub struct Fas {
 pub struct Jobs {
     /// A running job's lease: a job whose runner died is taken over after this.
     pub lease_seconds: u64,
+    /// Attempts of a dist-git write (a flag, a comment) before it gives up:
+    /// more than other jobs get, since a flag that is never sent leaves the
+    /// pull request showing an old state.
+    pub distgit_attempts: i32,
     /// First retry delay; doubles with each attempt (with full jitter).
     pub backoff_base_ms: u64,
     pub backoff_max_seconds: u64,
@@ -425,6 +429,7 @@ poll_interval_ms = 1000
 
 [jobs]
 lease_seconds = 60
+distgit_attempts = 50
 backoff_base_ms = 2000
 backoff_max_seconds = 600
 poll_interval_ms = 1000
@@ -692,6 +697,7 @@ impl Settings {
                 })
                 .collect(),
             lease: Duration::from_secs(j.lease_seconds),
+            distgit_attempts: j.distgit_attempts.max(1),
             backoff_base: Duration::from_millis(j.backoff_base_ms),
             backoff_max: Duration::from_secs(j.backoff_max_seconds),
             poll_interval: Duration::from_millis(j.poll_interval_ms),

@@ -84,6 +84,11 @@ impl FasStandin {
     }
 
     /// The next `n` calls get `status` instead of an answer.
+    /// Forget the scripted failures not used yet: the service is back.
+    pub fn recover(&self) {
+        lock(&self.script).clear_faults();
+    }
+
     pub fn fail_next(&self, n: usize, status: u16) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         lock(&self.script).push(n, Fault::Status(status));

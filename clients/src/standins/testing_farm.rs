@@ -111,6 +111,11 @@ impl TestingFarmStandin {
     }
 
     /// The next `n` calls get `status` (e.g. five 500s) instead of an answer.
+    /// Forget the scripted failures not used yet: the service is back.
+    pub fn recover(&self) {
+        lock(&self.script).clear_faults();
+    }
+
     pub fn fail_next(&self, n: usize, status: u16) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         lock(&self.script).push(n, Fault::Status(status));

@@ -39,6 +39,8 @@ pub struct Breaker {
     service: String,
     config: BreakerConfig,
     state: Mutex<State>,
+    /// Until when the service asked us to wait (`Retry-After`).
+    hold: Mutex<Option<Instant>>,
 }
 
 impl Breaker {
@@ -48,6 +50,16 @@ impl Breaker {
             service: service.to_owned(),
             config,
             state: Mutex::new(State::Closed { failures: 0 }),
+            hold: Mutex::new(None),
+        }
+    }
+
+    /// The service asked us to wait (`Retry-After`): its queue takes no job
+    /// before `until`.
+    pub fn hold_until(&self, until: Instant) {
+        let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        if hold.is_none_or(|current| current < until) {
+            *hold = Some(until);
         }
     }
 
@@ -59,6 +71,11 @@ impl Breaker {
 
     /// Whether to take work now.
     pub fn gate(&self) -> Gate {
+        if let Some(until) = *self.hold.lock().unwrap_or_else(|p| p.into_inner())
+            && until > Instant::now()
+        {
+            return Gate::Closed(until);
+        }
         let mut state = self.lock();
         match *state {
             State::Closed { .. } => Gate::Open,
@@ -207,6 +224,17 @@ mod tests {
         };
         // Twice the first pause.
         assert!(until >= before + Duration::from_millis(100));
+    }
+
+    #[test]
+    fn retry_after_holds_the_queue() {
+        let b = breaker();
+        let until = Instant::now() + Duration::from_secs(60);
+        b.hold_until(until);
+        assert_eq!(b.gate(), Gate::Closed(until));
+        // A shorter hold does not cut a longer one.
+        b.hold_until(Instant::now() + Duration::from_secs(1));
+        assert_eq!(b.gate(), Gate::Closed(until));
     }
 
     #[test]

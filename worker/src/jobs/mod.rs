@@ -55,6 +55,8 @@ pub struct RunnerConfig {
     pub queues: Vec<QueueConfig>,
     /// A running job's lease; extended every third of it while it runs.
     pub lease: Duration,
+    /// Attempts of dist-git writes (flags, comments), instead of the job's own.
+    pub distgit_attempts: i32,
     /// First retry delay; doubles with each attempt, up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -371,6 +373,10 @@ async fn failed(
     let (retry, retry_after) = match &error {
         JobError::Service(e) if e.is_transient() => {
             breaker.failure();
+            if let Some(wait) = e.retry_after() {
+                // The service's own rate limit: the whole queue waits.
+                breaker.hold_until(Instant::now() + wait);
+            }
             (true, e.retry_after())
         }
         JobError::Service(_) => {
@@ -381,7 +387,12 @@ async fn failed(
         JobError::Database(_) => (true, None),
         JobError::Permanent(_) => (false, None),
     };
-    if retry && job.attempts < job.max_attempts {
+    let max_attempts = if job.queue == "distgit" {
+        config.distgit_attempts.max(job.max_attempts)
+    } else {
+        job.max_attempts
+    };
+    if retry && job.attempts < max_attempts {
         let delay = backoff(config, job.attempts).max(retry_after.unwrap_or_default());
         metrics::counter!("fedora_ci_jobs_total", "kind" => job.kind.clone(), "outcome" => "retry")
             .increment(1);

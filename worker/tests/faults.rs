@@ -1,0 +1,357 @@
+//! Faults, end to end: a failing Testing Farm, one that stays down, a killed
+//! service, two services on one queue and database, a throttling dist-git,
+//! and the retrigger comments of packagers and others.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use events::states::KojiTaskState;
+use serde_json::{Value, json};
+use support::stack::{self, Stack};
+use support::wait_until;
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+const HEAD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+
+fn opened() -> Value {
+    let mut message = stack::message("pagure.pull-request.new-fork.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    message
+}
+
+/// The pull request opened, and its build closed on Koji; returns the task id.
+async fn built(stack: &Stack) -> i64 {
+    stack.publish(&opened()).await;
+    let task = wait_until(Duration::from_secs(30), "a build submitted", || async {
+        stack.koji.submissions().first().map(|s| s.task_id)
+    })
+    .await;
+    stack
+        .koji
+        .set_task_state(task, KojiTaskState::Closed, &["x86_64"]);
+    stack.publish_koji_task(task).await;
+    task
+}
+
+fn test_names(requests: &[Value]) -> BTreeSet<String> {
+    requests
+        .iter()
+        .map(|r| {
+            r["test"]["tmt"]["name"]
+                .as_str()
+                .or(r["test"]["tmt"]["url"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn testing_farm_failing_five_times_gets_exactly_one_request_per_test() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        stack.testing_farm.fail_next(5, 500);
+        built(&stack).await;
+        wait_until(Duration::from_secs(60), "the requests accepted", || async {
+            (stack.testing_farm.requests().len() >= 5).then_some(())
+        })
+        .await;
+        stack.settle(&pool).await;
+        let requests = stack.testing_farm.requests();
+        // Five tests: custom waits for no .fmf/version (the stand-in has none).
+        assert_eq!(requests.len(), 5, "{requests:#?}");
+        assert_eq!(test_names(&requests).len(), 5, "one request per test");
+        let posts = stack
+            .testing_farm
+            .calls()
+            .iter()
+            .filter(|c| c.method == "POST" && c.path == "/requests")
+            .count();
+        assert_eq!(posts, 10, "five refused, five accepted");
+        let retried: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM jobs WHERE kind = 'submit-testing-farm' AND attempts > 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        assert!(retried >= 1);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn testing_farm_down_past_the_last_attempt_ends_with_error_flags() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        stack.testing_farm.fail_next(100_000, 503);
+        built(&stack).await;
+        let flags = wait_until(Duration::from_secs(90), "error flags for the tests", || async {
+            let flags = stack.distgit.flags();
+            let flags: Vec<_> = flags
+                .get(&("rpms/optee_os".to_string(), 2))?
+                .values()
+                .filter(|f| !f.username.contains("scratch build"))
+                .cloned()
+                .collect();
+            (flags.len() == 5 && flags.iter().all(|f| f.status == "error")).then_some(flags)
+        })
+        .await;
+        for flag in &flags {
+            assert!(
+                flag.comment.contains("could not be submitted to Testing Farm"),
+                "{flag:?}"
+            );
+        }
+        stack.settle(&pool).await;
+        let (pending_runs, dead): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM test_runs WHERE state IN ('new', 'queued', 'running')),
+                    (SELECT count(*) FROM jobs WHERE kind = 'submit-testing-farm' AND state = 'dead')",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("counts");
+        assert_eq!(pending_runs, 0, "nothing left pending");
+        assert_eq!(dead, 5, "the gave-up jobs stay visible, to retry");
+        assert!(
+            stack
+                .distgit
+                .flags()
+                .values()
+                .flat_map(|f| f.values())
+                .all(|f| f.status != "pending"),
+            "no pending flag is left"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_after_testing_farm_accepted_and_before_the_flags() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let pool = stack.db.pool().await;
+        // dist-git is down: the requests are accepted, their flags cannot be set.
+        stack.distgit.fail_next(100_000, 503);
+        let mut service = stack.spawn(&[]).await;
+        built(&stack).await;
+        wait_until(
+            Duration::from_secs(60),
+            "the requests accepted and recorded",
+            || async {
+                let recorded: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM test_runs WHERE request_id IS NOT NULL",
+                )
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+                (recorded == 5).then_some(())
+            },
+        )
+        .await;
+        service.sigkill();
+        assert!(stack.distgit.flags().is_empty(), "no flag reached dist-git");
+        stack.distgit.recover();
+        let _again = stack.spawn(&[]).await;
+        wait_until(
+            Duration::from_secs(60),
+            "the flags set after the restart",
+            || async {
+                let flags = stack.distgit.flags();
+                let count = flags.get(&("rpms/optee_os".to_string(), 2))?.len();
+                (count == 6).then_some(())
+            },
+        )
+        .await;
+        // The requests finish (else they are read every second, and nothing settles).
+        for id in stack.testing_farm.request_ids() {
+            stack
+                .testing_farm
+                .set_state(&id, "complete", Some("passed"), Some("ok"));
+        }
+        wait_until(Duration::from_secs(60), "the final flags", || async {
+            let flags = stack.distgit.flags();
+            let flags = flags.get(&("rpms/optee_os".to_string(), 2))?;
+            flags.values().all(|f| f.status == "success").then_some(())
+        })
+        .await;
+        stack.settle(&pool).await;
+        assert_eq!(
+            stack.testing_farm.requests().len(),
+            5,
+            "no request sent twice"
+        );
+        assert_eq!(stack.koji.submissions().len(), 1, "no build sent twice");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_services_on_one_queue_and_database_call_out_once() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let pool = stack.db.pool().await;
+        stack.distgit.set_file("fork/zbyszek/rpms/optee_os", HEAD, ".fmf/version");
+        let _first = stack.spawn(&[]).await;
+        let other_port = support::free_port().to_string();
+        let _second = stack
+            .spawn(&[("FEDORA_CI__API__LISTEN", &format!("127.0.0.1:{other_port}"))])
+            .await;
+        built(&stack).await;
+        wait_until(Duration::from_secs(60), "six requests", || async {
+            (stack.testing_farm.requests().len() >= 6).then_some(())
+        })
+        .await;
+        for id in stack.testing_farm.request_ids() {
+            stack
+                .testing_farm
+                .set_state(&id, "complete", Some("passed"), Some("ok"));
+        }
+        wait_until(Duration::from_secs(60), "final flags", || async {
+            let flags = stack.distgit.flags();
+            let flags = flags.get(&("rpms/optee_os".to_string(), 2))?;
+            (flags.len() == 7 && flags.values().all(|f| f.status != "pending")).then_some(())
+        })
+        .await;
+        stack.settle(&pool).await;
+        assert_eq!(stack.koji.submissions().len(), 1);
+        assert_eq!(stack.testing_farm.requests().len(), 6);
+        // Each flag state was sent once: as many POSTs as set-flag jobs that sent.
+        let sent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM jobs WHERE kind = 'set-flag' AND result ? 'sent_version'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        let posts = stack
+            .distgit
+            .calls()
+            .iter()
+            .filter(|c| c.method == "POST" && c.path.ends_with("/flag"))
+            .count();
+        assert_eq!(posts as i64, sent, "no flag state sent twice");
+        let jobs_by_two: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT dedup_key FROM jobs GROUP BY dedup_key HAVING count(*) > 1) d",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        assert_eq!(jobs_by_two, 0);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dist_git_retry_after_is_honoured() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let pool = stack.db.pool().await;
+        stack.distgit.throttle_next(1, 2);
+        let _service = stack.spawn(&[]).await;
+        stack.publish(&opened()).await;
+        wait_until(Duration::from_secs(30), "the flag set", || async {
+            let flags = stack.distgit.flags();
+            (!flags.get(&("rpms/optee_os".to_string(), 2))?.is_empty()).then_some(())
+        })
+        .await;
+        stack.settle(&pool).await;
+        let calls = stack.distgit.calls();
+        let throttled = calls
+            .iter()
+            .find(|c| c.status == 429)
+            .expect("a throttled call");
+        let next = calls
+            .iter()
+            .find(|c| {
+                c.at > throttled.at && c.method == throttled.method && c.path == throttled.path
+            })
+            .expect("the same call again");
+        let waited = next.at.duration_since(throttled.at);
+        assert!(
+            waited >= Duration::from_secs(2),
+            "retried after {waited:?}, before the 2 s Retry-After"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retrigger_comments_of_packagers_and_others() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let pool = stack.db.pool().await;
+        stack.fas.set_groups("mallory", &["fedora-contributor"]);
+        stack
+            .fas
+            .set_groups("zbyszek", &["packager", "fedora-contributor"]);
+        let _service = stack.spawn(&[]).await;
+        built(&stack).await;
+        wait_until(Duration::from_secs(30), "five requests", || async {
+            (stack.testing_farm.requests().len() >= 5).then_some(())
+        })
+        .await;
+        stack.settle(&pool).await;
+
+        let comment = |id: i64, user: &str, text: &str| {
+            let mut message = stack::message("pagure.pull-request.comment.added.json");
+            let opened = stack::message("pagure.pull-request.new-fork.json");
+            let mut pr = opened["body"]["pullrequest"].clone();
+            let mut comment = message["body"]["pullrequest"]["comments"][0].clone();
+            comment["id"] = json!(id);
+            comment["comment"] = json!(text);
+            comment["user"]["name"] = json!(user);
+            pr["comments"] = json!([comment]);
+            message["id"] = json!(uuid::Uuid::new_v4().to_string());
+            message["body"]["pullrequest"] = pr;
+            message
+        };
+        stack
+            .publish(&comment(901, "mallory", "/packit-ci test"))
+            .await;
+        let refusal = wait_until(Duration::from_secs(30), "a refusal", || async {
+            stack.distgit.comments().first().cloned()
+        })
+        .await;
+        assert_eq!(refusal.project, "rpms/optee_os");
+        assert_eq!(refusal.pr, 2);
+        assert!(refusal.text.contains("packager"), "{}", refusal.text);
+        stack.settle(&pool).await;
+        assert_eq!(
+            stack.testing_farm.requests().len(),
+            5,
+            "no new tests for a non-packager"
+        );
+
+        stack
+            .publish(&comment(902, "zbyszek", "/packit-ci test installability"))
+            .await;
+        wait_until(Duration::from_secs(30), "a sixth request", || async {
+            (stack.testing_farm.requests().len() >= 6).then_some(())
+        })
+        .await;
+        stack.settle(&pool).await;
+        let requests = stack.testing_farm.requests();
+        assert_eq!(requests.len(), 6);
+        assert_eq!(
+            requests[5]["test"]["tmt"]["url"],
+            "https://github.com/fedora-ci/installability-pipeline.git"
+        );
+        assert_eq!(
+            stack.distgit.comments().len(),
+            1,
+            "no reply to a packager's retrigger"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
