@@ -1,6 +1,11 @@
-//! What the benchmarks share: a PostgreSQL database of the run's own.
+//! What the benchmarks share: a PostgreSQL database and a RabbitMQ vhost of
+//! the run's own.
 
-use anyhow::Context as _;
+#![allow(dead_code, reason = "each benchmark uses a part of it")]
+
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
 use sqlx::Connection as _;
 
 /// A database of the run's own, dropped at the end.
@@ -59,4 +64,54 @@ fn url_with_path(server_url: &str, name: &str) -> String {
         url.push_str(query);
     }
     url
+}
+
+/// A vhost of the run's own on the local broker, so its queues and its
+/// `amq.topic` see nothing else. Deleted on drop.
+pub struct Vhost {
+    pub name: String,
+}
+
+impl Vhost {
+    pub fn create() -> anyhow::Result<Self> {
+        let name = format!("fci_bench_{}", uuid::Uuid::new_v4().simple());
+        rabbitmqctl(&["add_vhost", &name])?;
+        let vhost = Vhost { name };
+        rabbitmqctl(&[
+            "set_permissions",
+            "-p",
+            &vhost.name,
+            "guest",
+            ".*",
+            ".*",
+            ".*",
+        ])?;
+        Ok(vhost)
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        if let Err(error) = rabbitmqctl(&["delete_vhost", &self.name]) {
+            eprintln!("could not delete vhost {}: {error:#}", self.name);
+        }
+    }
+}
+
+fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new("rabbitmqctl")
+        .args(args)
+        .current_dir("/")
+        .output()
+        .context(
+            "running rabbitmqctl (is RabbitMQ installed and this user allowed to manage it?)",
+        )?;
+    if !output.status.success() {
+        bail!(
+            "rabbitmqctl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
 }

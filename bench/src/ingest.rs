@@ -36,7 +36,7 @@ use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use sqlx::Connection as _;
 
-use common::Database;
+use common::{Database, Vhost};
 
 #[derive(Parser)]
 #[command(
@@ -481,56 +481,6 @@ fn run_worker(worker: &Path, config: &Path, args: &[&str], log: &Path) -> anyhow
         bail!(
             "fedora-ci-worker {} failed ({status}):\n{text}",
             args.join(" ")
-        );
-    }
-    Ok(())
-}
-
-/// A vhost of the run's own on the local broker, so its queues and its
-/// `amq.topic` see nothing else. Deleted on drop.
-struct Vhost {
-    name: String,
-}
-
-impl Vhost {
-    fn create() -> anyhow::Result<Self> {
-        let name = format!("fci_bench_{}", uuid::Uuid::new_v4().simple());
-        rabbitmqctl(&["add_vhost", &name])?;
-        let vhost = Vhost { name };
-        rabbitmqctl(&[
-            "set_permissions",
-            "-p",
-            &vhost.name,
-            "guest",
-            ".*",
-            ".*",
-            ".*",
-        ])?;
-        Ok(vhost)
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        if let Err(error) = rabbitmqctl(&["delete_vhost", &self.name]) {
-            eprintln!("could not delete vhost {}: {error:#}", self.name);
-        }
-    }
-}
-
-fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new("rabbitmqctl")
-        .args(args)
-        .current_dir("/")
-        .output()
-        .context(
-            "running rabbitmqctl (is RabbitMQ installed and this user allowed to manage it?)",
-        )?;
-    if !output.status.success() {
-        bail!(
-            "rabbitmqctl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
         );
     }
     Ok(())

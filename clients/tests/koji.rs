@@ -154,8 +154,9 @@ async fn submits_a_scratch_build_without_login() {
     let koji = client(&hub.url(), KojiAuth::None);
     assert!(!koji.dry_run());
     let id = submit(&koji, "rawhide").await;
+    let submissions = hub.submissions();
     assert_eq!(
-        hub.submissions(),
+        submissions,
         vec![Submission {
             task_id: id,
             src: SOURCE.to_owned(),
@@ -163,6 +164,7 @@ async fn submits_a_scratch_build_without_login() {
             opts: json!({"scratch": true}),
             priority: None,
             channel: None,
+            at: submissions[0].at,
         }]
     );
     assert_eq!(hub.task_state(id), Some(KojiTaskState::Free));

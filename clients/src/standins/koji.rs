@@ -32,6 +32,8 @@ pub struct Submission {
     pub opts: serde_json::Value,
     pub priority: Option<i64>,
     pub channel: Option<String>,
+    /// When the hub received it.
+    pub at: std::time::Instant,
 }
 
 /// The running stand-in; it stops when dropped.
@@ -677,6 +679,7 @@ fn dispatch(hub: &mut Hub, method: &str, params: Vec<Value>) -> Result<Value, Fa
                 opts: opts.to_json(),
                 priority,
                 channel,
+                at: std::time::Instant::now(),
             });
             Ok(Value::Int(id))
         }

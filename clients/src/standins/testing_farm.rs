@@ -28,6 +28,7 @@ pub use crate::http::standin::Call;
 #[derive(Debug, Clone)]
 struct Stored {
     body: Value,
+    received: std::time::Instant,
     state: String,
     result: Option<String>,
     summary: Option<String>,
@@ -167,6 +168,16 @@ impl TestingFarmStandin {
 
     /// The bodies of the requests accepted, in order, as they were received
     /// (webhook token included).
+    /// The bodies received, with when each arrived, in order.
+    pub fn requests_with_times(&self) -> Vec<(std::time::Instant, Value)> {
+        let inner = lock(&self.inner);
+        inner
+            .order
+            .iter()
+            .filter_map(|id| inner.requests.get(id).map(|r| (r.received, r.body.clone())))
+            .collect()
+    }
+
     pub fn requests(&self) -> Vec<Value> {
         let inner = lock(&self.inner);
         inner
@@ -278,6 +289,7 @@ async fn submit(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resp
         id.clone(),
         Stored {
             body: body.clone(),
+            received: std::time::Instant::now(),
             state: "new".to_owned(),
             result: None,
             summary: None,
