@@ -53,14 +53,18 @@ pub(crate) async fn timed_out(
     id: i64,
     after_seconds: i64,
 ) -> Result<(), sqlx::Error> {
-    let hours = after_seconds as f64 / 3600.0;
+    let limit = if after_seconds >= 3600 {
+        format!("{:.1} h", after_seconds as f64 / 3600.0)
+    } else {
+        format!("{after_seconds} s")
+    };
     match subject {
         TimedOutSubject::KojiBuild => {
-            let message = format!("no result from Koji within {hours:.1} h");
+            let message = format!("no result from Koji within {limit}");
             end_build(conn, ctx, d, id, &message).await
         }
         TimedOutSubject::TestRun => {
-            let summary = format!("no result from Testing Farm within {hours:.1} h");
+            let summary = format!("no result from Testing Farm within {limit}");
             end_run(conn, ctx, d, id, &summary).await
         }
     }
@@ -87,13 +91,26 @@ async fn end_build(
         return Ok(());
     }
     flows::fail_koji_build(&mut *conn, build_id, message).await?;
-    // Not submitted yet: it never will be.
+    // Not submitted yet: it never will be; submitted: it is stopped at Koji.
     store::jobs::cancel_pending(
         &mut *conn,
         &format!("submit-scratch-build:{build_id}"),
         message,
     )
     .await?;
+    if build.task_id.is_some() {
+        store::jobs::enqueue(
+            &mut *conn,
+            &store::jobs::NewJob {
+                kind: store::jobs::JobKind::CancelKojiTask,
+                dedup_key: format!("cancel-koji-task:{build_id}"),
+                payload: serde_json::json!({"koji_build_id": build_id, "reason": message}),
+                event_id: Some(d.event_id),
+                pipeline_id: build.pipeline_id,
+            },
+        )
+        .await?;
+    }
     let Some(pipeline_id) = build.pipeline_id else {
         d.acted(HANDLER, subject, format!("ended as error: {message}"), None);
         return Ok(());
@@ -168,6 +185,19 @@ async fn end_run(
         summary,
     )
     .await?;
+    if run.request_id.is_some() {
+        store::jobs::enqueue(
+            &mut *conn,
+            &store::jobs::NewJob {
+                kind: store::jobs::JobKind::CancelTestingFarm,
+                dedup_key: format!("cancel-testing-farm:{run_id}"),
+                payload: serde_json::json!({"test_run_id": run_id, "reason": summary}),
+                event_id: Some(d.event_id),
+                pipeline_id: Some(run.pipeline_id),
+            },
+        )
+        .await?;
+    }
     flows::update_test_run(
         &mut *conn,
         &TestRunProgress {

@@ -396,3 +396,66 @@ pub async fn notify_runners(executor: impl PgExecutor<'_>) -> Result<(), sqlx::E
         .await
         .map(|_| ())
 }
+
+/// A job as an operator lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobSummary {
+    pub id: i64,
+    pub kind: String,
+    pub queue: String,
+    pub state: String,
+    pub attempts: i32,
+    pub dedup_key: String,
+    pub last_error: Option<String>,
+    pub run_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Jobs, newest first, optionally of one state, kind and queue.
+pub async fn list(
+    executor: impl PgExecutor<'_>,
+    state: Option<&str>,
+    kind: Option<&str>,
+    queue: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<JobSummary>, sqlx::Error> {
+    sqlx::query_as!(
+        JobSummary,
+        r#"
+        SELECT id, kind, queue, state, attempts, dedup_key, last_error, run_at, updated_at
+        FROM jobs
+        WHERE ($1::text IS NULL OR state = $1)
+          AND ($2::text IS NULL OR kind = $2)
+          AND ($3::text IS NULL OR queue = $3)
+        ORDER BY id DESC
+        LIMIT $4 OFFSET $5
+        "#,
+        state,
+        kind,
+        queue,
+        limit,
+        offset,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Cancel a job that has not started, by id; whether it was.
+pub async fn cancel(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE jobs SET state = 'canceled', last_error = $2, finished_at = now(), updated_at = now()
+        WHERE id = $1 AND state = 'pending'
+        "#,
+        id,
+        reason,
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

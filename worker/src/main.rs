@@ -6,6 +6,7 @@ mod config;
 mod decide;
 mod ingest;
 mod jobs;
+mod operate;
 mod replay;
 mod run;
 mod services;
@@ -65,6 +66,37 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// List jobs, newest first; or retry dead ones, or cancel waiting ones.
+    Jobs {
+        #[command(subcommand)]
+        action: Option<JobsAction>,
+        /// Only jobs in this state (pending, running, done, dead, canceled).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only jobs of this kind (e.g. submit-testing-farm).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only jobs of this queue (koji, testing-farm, distgit, lookup).
+        #[arg(long)]
+        queue: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsAction {
+    /// Make dead jobs due again, with fresh attempts.
+    Retry {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
+    },
+    /// Cancel jobs that have not started.
+    Cancel {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -120,6 +152,26 @@ fn main() -> ExitCode {
                 replay::replay(&settings, pool, &files).await
             }
             Command::Publish { files } => replay::publish(&settings, &files).await,
+            Command::Jobs {
+                action,
+                state,
+                kind,
+                queue,
+                limit,
+            } => match action {
+                None => {
+                    operate::list(
+                        &settings,
+                        state.as_deref(),
+                        kind.as_deref(),
+                        queue.as_deref(),
+                        limit,
+                    )
+                    .await
+                }
+                Some(JobsAction::Retry { ids }) => operate::act(&settings, true, &ids).await,
+                Some(JobsAction::Cancel { ids }) => operate::act(&settings, false, &ids).await,
+            },
             Command::CheckConfig => Ok(true),
         }
     });

@@ -119,6 +119,36 @@ async fn testing_farm_down_past_the_last_attempt_ends_with_error_flags() {
         .expect("counts");
         assert_eq!(pending_runs, 0, "nothing left pending");
         assert_eq!(dead, 5, "the gave-up jobs stay visible, to retry");
+        // An operator sees them and retries one.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, stack.config()).expect("config");
+        let cli = |args: &[&str]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedora-ci-worker"))
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .output()
+                .expect("the CLI runs");
+            (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let (ok, listed) = cli(&["jobs", "--state", "dead"]);
+        assert!(ok, "{listed}");
+        assert_eq!(listed.matches("submit-testing-farm").count(), 10, "kind and key of five: {listed}");
+        let id: i64 = sqlx::query_scalar("SELECT min(id) FROM jobs WHERE state = 'dead'")
+            .fetch_one(&pool)
+            .await
+            .expect("a dead job");
+        let (ok, said) = cli(&["jobs", "retry", &id.to_string()]);
+        assert!(ok, "{said}");
+        let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("the job");
+        assert!(attempts < 10, "retried with fresh attempts");
+        let (ok, _) = cli(&["jobs", "retry", "999999"]);
+        assert!(!ok, "retrying what is not dead says so");
         assert!(
             stack
                 .distgit
@@ -351,6 +381,93 @@ async fn retrigger_comments_of_packagers_and_others() {
             1,
             "no reply to a packager's retrigger"
         );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_koji_message_is_made_up_for_by_polling() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        stack.publish(&opened()).await;
+        let task = wait_until(Duration::from_secs(30), "a build submitted", || async {
+            stack.koji.submissions().first().map(|s| s.task_id)
+        })
+        .await;
+        // Koji closes the task; its message never arrives.
+        stack
+            .koji
+            .set_task_state(task, KojiTaskState::Closed, &["x86_64"]);
+        wait_until(
+            Duration::from_secs(30),
+            "the tests, after a poll of Koji",
+            || async { (stack.testing_farm.requests().len() >= 5).then_some(()) },
+        )
+        .await;
+        let flags = stack.distgit.flags();
+        let build = flags
+            .get(&("rpms/optee_os".to_string(), 2))
+            .and_then(|f| {
+                f.values()
+                    .find(|f| f.username.contains("scratch build"))
+                    .cloned()
+            })
+            .expect("the build's flag");
+        assert_eq!(build.status, "success");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tests_with_no_result_in_time_end_with_error_flags() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let pool = stack.db.pool().await;
+        let _service = stack
+            .spawn(&[("FEDORA_CI__JOBS__TESTING_FARM_TIMEOUT_SECONDS", "4")])
+            .await;
+        built(&stack).await;
+        // Testing Farm accepts the requests and never finishes them.
+        let flags = wait_until(
+            Duration::from_secs(60),
+            "error flags for the tests",
+            || async {
+                let flags = stack.distgit.flags();
+                let flags: Vec<_> = flags
+                    .get(&("rpms/optee_os".to_string(), 2))?
+                    .values()
+                    .filter(|f| !f.username.contains("scratch build"))
+                    .cloned()
+                    .collect();
+                (flags.len() == 5 && flags.iter().all(|f| f.status == "error")).then_some(flags)
+            },
+        )
+        .await;
+        assert!(
+            flags[0].comment.contains("no result from Testing Farm"),
+            "{flags:?}"
+        );
+        stack.settle(&pool).await;
+        let deletes = stack
+            .testing_farm
+            .calls()
+            .iter()
+            .filter(|c| c.method == "DELETE")
+            .count();
+        assert_eq!(
+            deletes, 5,
+            "the overdue requests are canceled at Testing Farm"
+        );
+        let unfinished: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM test_runs WHERE state IN ('new', 'queued', 'running')",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        assert_eq!(unfinished, 0);
     })
     .await
     .expect("test timed out");

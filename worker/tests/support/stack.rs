@@ -163,7 +163,8 @@ koji_poll_after_seconds = 2
 
     /// Wait until nothing is left to do now: no event waits for its
     /// decisions, no job runs or is due within a few seconds, three times in
-    /// a row 100 ms apart.
+    /// a row 100 ms apart. The periodic reads of unfinished requests and
+    /// tasks do not count: they go on as long as something is unfinished.
     pub async fn settle(&self, pool: &sqlx::PgPool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let mut calm = 0;
@@ -180,8 +181,11 @@ koji_poll_after_seconds = 2
             }
             let busy: Option<i64> = sqlx::query_scalar(
                 "SELECT (SELECT count(*) FROM events WHERE status = 'received')
-                      + (SELECT count(*) FROM jobs WHERE state = 'running'
-                         OR (state = 'pending' AND run_at < now() + interval '3 seconds'))",
+                      + (SELECT count(*) FROM jobs
+                         WHERE (state = 'running'
+                                OR (state = 'pending' AND run_at < now() + interval '3 seconds'))
+                           AND dedup_key NOT LIKE '%:poll:%'
+                           AND kind <> 'poll-koji-task')",
             )
             .fetch_one(pool)
             .await
