@@ -472,3 +472,63 @@ async fn tests_with_no_result_in_time_end_with_error_flags() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_hands_back_the_jobs_that_are_running() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let pool = stack.db.pool().await;
+        // A Testing Farm that takes connections and never answers: the
+        // submissions hang until the shutdown.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let silent_url = format!("http://{}", silent.local_addr().expect("address"));
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in silent.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        let mut service = stack
+            .spawn(&[
+                ("FEDORA_CI__TESTING_FARM__API_URL", &silent_url),
+                ("FEDORA_CI__SERVICE__SHUTDOWN_GRACE_SECONDS", "2"),
+            ])
+            .await;
+        built(&stack).await;
+        wait_until(Duration::from_secs(30), "submissions hanging", || async {
+            let running: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM jobs WHERE kind = 'submit-testing-farm' AND state = 'running'",
+            )
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+            (running > 0).then_some(())
+        })
+        .await;
+        service.sigterm();
+        let status = service
+            .wait_exit_async(Duration::from_secs(15))
+            .await
+            .expect("exited within the grace period");
+        assert!(status.success(), "{status}");
+        let (running, pending): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE state = 'running'), count(*) FILTER (WHERE state = 'pending')
+             FROM jobs WHERE kind = 'submit-testing-farm'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("counts");
+        assert_eq!(running, 0, "handed back, not left leased");
+        assert!(pending > 0);
+        // The next start, with Testing Farm answering, does them once each.
+        let _again = stack.spawn(&[]).await;
+        wait_until(Duration::from_secs(30), "the requests", || async {
+            (stack.testing_farm.requests().len() >= 5).then_some(())
+        })
+        .await;
+        stack.settle(&pool).await;
+        assert_eq!(stack.testing_farm.requests().len(), 5);
+    })
+    .await
+    .expect("test timed out");
+}
