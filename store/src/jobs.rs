@@ -459,3 +459,58 @@ pub async fn cancel(
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Record a runner's breaker state for a queue.
+pub async fn record_breaker(
+    executor: impl PgExecutor<'_>,
+    queue: &str,
+    runner: &str,
+    state: &str,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    failures: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO breakers (queue, runner, state, until, failures) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (queue, runner) DO UPDATE SET state = EXCLUDED.state, until = EXCLUDED.until,
+            failures = EXCLUDED.failures, updated_at = now()
+        "#,
+        queue,
+        runner,
+        state,
+        until,
+        failures,
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// A runner's breaker, as the status page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakerRow {
+    pub queue: String,
+    pub runner: String,
+    pub state: String,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub failures: i32,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Breakers of runners heard of in the last `recent`.
+pub async fn breakers(
+    executor: impl PgExecutor<'_>,
+    recent: std::time::Duration,
+) -> Result<Vec<BreakerRow>, sqlx::Error> {
+    sqlx::query_as!(
+        BreakerRow,
+        r#"
+        SELECT queue, runner, state, until, failures, updated_at FROM breakers
+        WHERE updated_at > now() - make_interval(secs => $1)
+        ORDER BY queue, runner
+        "#,
+        recent.as_secs_f64(),
+    )
+    .fetch_all(executor)
+    .await
+}

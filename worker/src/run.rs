@@ -189,6 +189,8 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
             pool: pool.clone(),
             bus: bus_state.clone(),
             metrics,
+            admin_token: settings.api.admin_token.clone(),
+            webhook_token: settings.testing_farm.webhook_token.clone(),
         };
         let listener = tokio::net::TcpListener::bind(&settings.api.listen)
             .await

@@ -105,6 +105,21 @@ impl Breaker {
         }
     }
 
+    /// `closed`, `open` or `half-open`; until when it stays open (or the
+    /// queue is held by a `Retry-After`); consecutive failures.
+    pub fn snapshot(&self) -> (&'static str, Option<Instant>, u32) {
+        let hold = (*self.hold.lock().unwrap_or_else(|p| p.into_inner()))
+            .filter(|until| *until > Instant::now());
+        match *self.lock() {
+            State::Closed { failures } => match hold {
+                Some(until) => ("open", Some(until), failures),
+                None => ("closed", None, failures),
+            },
+            State::Open { until, .. } => ("open", Some(until), self.config.failures),
+            State::HalfOpen { .. } => ("half-open", None, self.config.failures),
+        }
+    }
+
     /// The service answered (even with a permanent error: it is up).
     pub fn success(&self) {
         let mut state = self.lock();

@@ -217,8 +217,10 @@ async fn run_queue(
     let notify = wake.of(&queue.name);
     let mut running = tokio::task::JoinSet::new();
     let mut delay = Duration::from_millis(200);
+    let mut shown: Option<((&'static str, Option<Instant>, u32), Instant)> = None;
     while !stop.is_cancelled() {
         while running.try_join_next().is_some() {}
+        show_breaker(&pool, &queue.name, &runner, &breaker, &mut shown).await;
         let free = slots.available_permits();
         let limit = match breaker.gate() {
             Gate::Open => free,
@@ -357,6 +359,35 @@ async fn run_job(
     if let Err(error) = recorded {
         // The lease runs out and the job is taken over; its work is idempotent.
         warn!(%error, "cannot record the job's outcome");
+    }
+}
+
+/// Keep the breaker's state in the database for the status page: when it
+/// changes, and every 30 s so that a live runner stays listed.
+async fn show_breaker(
+    pool: &store::PgPool,
+    queue: &str,
+    runner: &str,
+    breaker: &Breaker,
+    shown: &mut Option<((&'static str, Option<Instant>, u32), Instant)>,
+) {
+    let now = breaker.snapshot();
+    let fresh = shown
+        .as_ref()
+        .is_some_and(|(last, at)| *last == now && at.elapsed() < Duration::from_secs(30));
+    if fresh {
+        return;
+    }
+    let (state, until, failures) = now;
+    let until = until.map(|until| {
+        chrono::Utc::now()
+            + chrono::Duration::from_std(until.saturating_duration_since(Instant::now()))
+                .unwrap_or_default()
+    });
+    let failures = i32::try_from(failures).unwrap_or(i32::MAX);
+    match store::jobs::record_breaker(pool, queue, runner, state, until, failures).await {
+        Ok(()) => *shown = Some((now, Instant::now())),
+        Err(error) => debug!(%error, "cannot record the breaker's state"),
     }
 }
 

@@ -1,0 +1,198 @@
+//! The HTTP API (SPEC §4): health and readiness, the inbox with every
+//! decision, the endpoints the Packit dashboard reads, the Testing Farm
+//! webhook, operator actions behind the admin token, the status page at `/`,
+//! Prometheus metrics, and `/api/openapi.json`, generated from the handlers
+//! themselves.
+
+mod admin;
+mod dashboard;
+mod inbox;
+mod status;
+mod webhook;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::SecretString;
+use serde_json::json;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::bus::consumer::BusState;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: store::PgPool,
+    /// Set when this process runs the consumer; readiness then includes the bus.
+    pub bus: Option<Arc<BusState>>,
+    pub metrics: PrometheusHandle,
+    /// Operator actions need it as a Bearer token; without one they are refused.
+    pub admin_token: Option<SecretString>,
+    /// What Testing Farm sends back in its webhook calls.
+    pub webhook_token: Option<SecretString>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "fedora-ci-worker",
+        description = "Fedora CI for dist-git: events and their decisions, Koji builds, Testing Farm runs, pipelines, jobs."
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&AdminToken)
+)]
+struct ApiDoc;
+
+/// The admin token, as the OpenAPI document describes it.
+struct AdminToken;
+
+impl utoipa::Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "admin_token",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+pub fn router(state: AppState) -> axum::Router {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(inbox::routes())
+        .merge(dashboard::routes())
+        .merge(webhook::routes())
+        .merge(admin::routes())
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    router
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let openapi = openapi.clone();
+                async move { Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .merge(status::routes())
+        .fallback(not_found)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// What every error answer says.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What was wrong, for people.
+    pub error: String,
+}
+
+/// An API error: a status and a sentence saying what was wrong.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, message.into())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError(StatusCode::NOT_FOUND, message.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        tracing::error!(%error, "database error while answering a request");
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database did not answer; try again".to_owned(),
+        )
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+/// Refuse unknown query parameters, naming the accepted ones.
+pub fn only_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+    match params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(unknown) => Err(ApiError::bad_request(format!(
+            "unknown parameter {unknown:?}; accepted: {}",
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `page` (from 1, default 1) and `per_page` (1 to 100, default 10), as the
+/// Packit dashboard API has them. Returns the page, LIMIT and OFFSET.
+pub fn pagination(params: &HashMap<String, String>) -> Result<(i64, i64, i64), ApiError> {
+    let number = |key: &str, default: i64, max: i64| -> Result<i64, ApiError> {
+        match params.get(key) {
+            None => Ok(default),
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(ApiError::bad_request(format!(
+                    "{key} must be a whole number from 1 to {max}, not {text:?}"
+                ))),
+            },
+        }
+    };
+    let page = number("page", 1, 1_000_000)?;
+    let per_page = number("per_page", 10, 100)?;
+    Ok((page, per_page, (page - 1) * per_page))
+}
+
+/// RFC 3339 (`2026-11-23T10:00:00Z`) or epoch seconds.
+pub fn parse_time(key: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    if let Ok(seconds) = text.parse::<i64>()
+        && let Some(time) = DateTime::from_timestamp(seconds, 0)
+    {
+        return Ok(time);
+    }
+    Err(ApiError::bad_request(format!(
+        "{key} {text:?} is neither an RFC 3339 time (2026-11-23T10:00:00Z) nor epoch seconds"
+    )))
+}
+
+/// A page of a list, the way Packit's dashboard API answers: `206 Partial
+/// Content` with `Content-Range: <kind> <first>-<last>/*`.
+pub fn partial<T: serde::Serialize>(kind: &str, offset: i64, items: Vec<T>) -> Response {
+    let last = offset + i64::try_from(items.len()).unwrap_or(0) - 1;
+    (
+        StatusCode::PARTIAL_CONTENT,
+        [(
+            axum::http::header::CONTENT_RANGE,
+            format!("{kind} {offset}-{}/*", last.max(offset)),
+        )],
+        Json(items),
+    )
+        .into_response()
+}
+
+/// Compare a presented token with the configured one in constant time: the
+/// digests are compared, so neither content nor length shows in the timing.
+pub fn token_matches(presented: &str, expected: &SecretString) -> bool {
+    use secrecy::ExposeSecret as _;
+    use sha2::{Digest as _, Sha256};
+    use subtle::ConstantTimeEq as _;
+    let presented = Sha256::digest(presented.as_bytes());
+    let expected = Sha256::digest(expected.expose_secret().as_bytes());
+    bool::from(presented.ct_eq(&expected))
+}

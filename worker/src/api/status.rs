@@ -1,0 +1,7 @@
+//! The status page at `/`.
+
+use super::AppState;
+
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+}
