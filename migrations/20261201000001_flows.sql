@@ -146,6 +146,8 @@ CREATE TABLE test_runs (
     summary        TEXT,
     artifacts_url  TEXT,
     superseded     BOOLEAN     NOT NULL DEFAULT false,
+    -- How many times the request was read: a webhook asks for the next read.
+    reads          INTEGER     NOT NULL DEFAULT 0,
     submitted_at   TIMESTAMPTZ,
     started_at     TIMESTAMPTZ,
     finished_at    TIMESTAMPTZ,
@@ -248,6 +250,9 @@ END
 $$;
 CREATE TRIGGER events_notify AFTER INSERT ON events
     FOR EACH STATEMENT EXECUTE FUNCTION events_notify();
+
+-- Dead jobs, counted per queue for metrics and the status page.
+CREATE INDEX jobs_dead ON jobs (queue) WHERE state = 'dead';
 
 -- Jobs whose runner's lease ran out are taken over.
 CREATE INDEX jobs_leased ON jobs (queue, locked_until) WHERE state = 'running';

@@ -33,6 +33,8 @@ pub const TOPIC_KOJI_TASK_POLLED: &str = "fedora-ci-worker.buildsys.task.state.c
 pub const TOPIC_FACT: &str = "fedora-ci-worker.fact";
 /// Internal topic of a job that gave up (`{job_id, kind, payload, error}`).
 pub const TOPIC_JOB_DEAD: &str = "fedora-ci-worker.job.dead";
+/// Internal topic of an operator canceling a pipeline (`{pipeline_id}`).
+pub const TOPIC_CANCEL_PIPELINE: &str = "fedora-ci-worker.operator.cancel-pipeline";
 /// Internal topic of a build or test run that had no result in time
 /// (`{subject: "koji-build" | "test-run", id, after_seconds}`).
 pub const TOPIC_TIMEOUT: &str = "fedora-ci-worker.timeout";
@@ -285,6 +287,10 @@ pub enum Event {
         id: i64,
         after_seconds: i64,
     },
+    /// An operator canceled a pipeline.
+    CancelPipeline {
+        pipeline_id: i64,
+    },
     /// A topic no flow handles; `topic` without its environment prefix.
     Unhandled {
         topic: String,
@@ -308,6 +314,7 @@ impl Event {
             Event::Fact { .. } => "fact",
             Event::JobDead { .. } => "job-dead",
             Event::TimedOut { .. } => "timed-out",
+            Event::CancelPipeline { .. } => "cancel-pipeline",
             Event::Unhandled { .. } => "unhandled",
         }
     }
@@ -383,6 +390,9 @@ pub fn parse(topic: &str, body: &Value) -> Result<Event, ParseError> {
             kind: reader.text("kind")?,
             payload: body.get("payload").cloned().unwrap_or(Value::Null),
             error: text(body, "error").unwrap_or_default(),
+        },
+        "operator.cancel-pipeline" if internal => Event::CancelPipeline {
+            pipeline_id: reader.int("pipeline_id")?,
         },
         "timeout" if internal => Event::TimedOut {
             subject: match reader.text("subject")?.as_str() {

@@ -295,3 +295,54 @@ async fn lookup_gave_up(
     d.woke(woken);
     Ok(())
 }
+
+/// An operator canceled a pipeline: what it runs is stopped, and its
+/// pending flags end as canceled.
+pub(crate) async fn cancel_pipeline(
+    conn: &mut PgConnection,
+    d: &mut Decisions,
+    pipeline_id: i64,
+) -> Result<(), sqlx::Error> {
+    let subject = Some(format!("pipeline {pipeline_id}"));
+    let reason = "canceled by an operator";
+    let Some(ended) = flows::close_pipeline(&mut *conn, pipeline_id, reason, d.event_id).await?
+    else {
+        d.skipped(HANDLER, subject, "not an active pipeline");
+        return Ok(());
+    };
+    let mut flags = 0;
+    for flag in flows::pending_flags(&mut *conn, pipeline_id).await? {
+        let changed = flows::set_flag(
+            &mut *conn,
+            &flows::FlagState {
+                pull_request_id: flag.pull_request_id,
+                pipeline_id,
+                commit_sha: &flag.commit_sha,
+                check_name: &flag.check_name,
+                uid: &flag.uid,
+                status: FlagStatus::Canceled.as_str(),
+                comment: "Canceled by an operator",
+                url: &flag.url,
+                koji_build_id: flag.koji_build_id,
+                test_run_id: flag.test_run_id,
+            },
+            d.event_id,
+        )
+        .await?;
+        flags += usize::from(changed.is_some());
+    }
+    d.acted(
+        HANDLER,
+        subject,
+        format!(
+            "{reason}: {}; {flags} flag(s) set to canceled",
+            if ended.stopped.is_empty() {
+                "nothing was running".to_string()
+            } else {
+                format!("canceling {}", ended.stopped.join(", "))
+            }
+        ),
+        Some(pipeline_id),
+    );
+    Ok(())
+}

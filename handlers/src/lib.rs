@@ -110,6 +110,9 @@ pub async fn handle_in_batch(
             id,
             after_seconds,
         } => ending::timed_out(conn, ctx, &mut d, *subject, *id, *after_seconds).await?,
+        Event::CancelPipeline { pipeline_id } => {
+            ending::cancel_pipeline(conn, &mut d, *pipeline_id).await?;
+        }
         Event::Unhandled { topic } => {
             d.skipped("route", None, format!("no Fedora CI flow handles {topic}"))
         }

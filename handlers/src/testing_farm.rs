@@ -17,6 +17,10 @@ use crate::pull_request::{PrRef, Variant};
 
 const HANDLER: &str = "testing-farm";
 
+/// How long a read asked for by a webhook waits for more calls about the
+/// same request (Testing Farm retries a call for about 30 s).
+const WEBHOOK_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The successful scratch build that tests run against.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BuildRef {
@@ -187,15 +191,22 @@ pub(crate) async fn notification(
         );
         return Ok(());
     }
-    let created = jobs::enqueue(
+    // One read per burst of calls: calls until the read is done fold into
+    // it (the key holds how many reads were done), and the short wait lets a
+    // burst of retries arrive first.
+    let created = jobs::enqueue_after(
         &mut *conn,
         &NewJob {
             kind: JobKind::FetchTestingFarm,
-            dedup_key: format!("fetch-testing-farm:{request_id}:{}", run.state),
+            dedup_key: format!(
+                "fetch-testing-farm:{request_id}:{}:{}",
+                run.state, run.reads
+            ),
             payload: json!({"request_id": request_id, "test_run_id": run.id}),
             event_id: Some(d.event_id),
             pipeline_id: Some(run.pipeline_id),
         },
+        WEBHOOK_DEBOUNCE,
     )
     .await?;
     if created.is_some() {
@@ -241,6 +252,7 @@ pub(crate) async fn request_state(
         d.skipped(HANDLER, subject, "not a request this service submitted");
         return Ok(());
     };
+    flows::count_read(&mut *conn, run.id).await?;
     let current = TestingFarmState::parse(&run.state);
     if let Err(skip) = rules::testing_farm_transition(current, request.state) {
         d.skipped_in(HANDLER, subject, skip.to_string(), run.pipeline_id);

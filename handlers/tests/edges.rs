@@ -67,7 +67,10 @@ async fn a_flood_of_webhooks_reads_the_request_once_per_state() {
             .fetch_all(&pool)
             .await
             .expect("jobs");
-    assert_eq!(fetches, [("fetch-testing-farm:req-1:queued".to_string(),)]);
+    assert_eq!(
+        fetches,
+        [("fetch-testing-farm:req-1:queued:0".to_string(),)]
+    );
 
     // The read finds it running: the run and its flag follow, and the next
     // webhooks lead to one more read.

@@ -337,3 +337,59 @@ pub async fn insert_internal(
     };
     Ok(insert_batch(executor, &[event]).await? > 0)
 }
+
+/// Put an event back in line for its decisions (an operator's re-run);
+/// false if there is no such event or it is dead (it has no body to decide).
+pub async fn redecide(
+    executor: impl PgExecutor<'_>,
+    message_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE events SET status = 'received', processed_at = NULL
+        WHERE message_id = $1 AND status <> 'dead'
+        "#,
+        message_id,
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Put every decided event received in `[since, until)` (of one topic, if
+/// given) back in line for its decisions; how many.
+pub async fn redecide_window(
+    executor: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    topic: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE events SET status = 'received', processed_at = NULL
+        WHERE received_at >= $1 AND received_at < $2
+          AND status IN ('processed', 'skipped', 'failed')
+          AND ($3::text IS NULL OR topic = $3)
+        "#,
+        since,
+        until,
+        topic,
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Events waiting for their decisions, and the age of the oldest, in seconds.
+pub async fn waiting(executor: impl PgExecutor<'_>) -> Result<(i64, f64), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"
+        SELECT count(*) AS "waiting!",
+               COALESCE(EXTRACT(EPOCH FROM now() - min(received_at))::float8, 0) AS "oldest!"
+        FROM events WHERE status = 'received'
+        "#
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok((row.waiting, row.oldest))
+}

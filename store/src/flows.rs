@@ -402,6 +402,7 @@ pub struct TestRunRow {
     pub result: Option<String>,
     pub artifacts_url: Option<String>,
     pub superseded: bool,
+    pub reads: i32,
 }
 
 /// A Testing Farm run to submit.
@@ -426,7 +427,7 @@ pub async fn test_run_by_request(
         TestRunRow,
         r#"
         SELECT id, pipeline_id, koji_build_id, test_name, branch, variant, request_id, state,
-               result, artifacts_url, superseded
+               result, artifacts_url, superseded, reads
         FROM test_runs WHERE request_id = $1
         FOR UPDATE
         "#,
@@ -877,7 +878,7 @@ pub async fn test_run(
         TestRunRow,
         r#"
         SELECT id, pipeline_id, koji_build_id, test_name, branch, variant, request_id, state,
-               result, artifacts_url, superseded
+               result, artifacts_url, superseded, reads
         FROM test_runs WHERE id = $1
         FOR UPDATE
         "#,
@@ -1363,7 +1364,52 @@ pub async fn end_pipelines(
     if ended.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<i64> = ended.iter().map(|p| p.id).collect();
+    let ended: Vec<(i64, String)> = ended.into_iter().map(|p| (p.id, p.commit_sha)).collect();
+    stop_pipelines(conn, &ended, reason, Some(event_id)).await
+}
+
+/// End one active pipeline as `closed` (an operator's cancel), stopping what
+/// it runs as [`end_pipelines`] does; `None` if it was not active.
+pub async fn close_pipeline(
+    conn: &mut sqlx::PgConnection,
+    pipeline_id: i64,
+    reason: &str,
+    event_id: i64,
+) -> Result<Option<EndedPipeline>, sqlx::Error> {
+    let ended = sqlx::query!(
+        r#"
+        UPDATE pipelines SET state = 'closed', updated_at = now()
+        WHERE id = $1 AND state = 'active'
+        RETURNING id, commit_sha
+        "#,
+        pipeline_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(ended) = ended else {
+        return Ok(None);
+    };
+    Ok(stop_pipelines(
+        conn,
+        &[(ended.id, ended.commit_sha)],
+        reason,
+        Some(event_id),
+    )
+    .await?
+    .pop())
+}
+
+/// Stop what ended pipelines run: their jobs that have not started are
+/// canceled, their unfinished builds and test runs are marked superseded
+/// (canceled outright when never submitted), and those already submitted get
+/// a job to cancel them at Koji or Testing Farm.
+async fn stop_pipelines(
+    conn: &mut sqlx::PgConnection,
+    ended: &[(i64, String)],
+    reason: &str,
+    event_id: Option<i64>,
+) -> Result<Vec<EndedPipeline>, sqlx::Error> {
+    let ids: Vec<i64> = ended.iter().map(|(id, _)| *id).collect();
     let rows = sqlx::query!(
         r#"
         WITH dropped AS (
@@ -1431,17 +1477,46 @@ pub async fn end_pipelines(
     .fetch_all(&mut *conn)
     .await?;
     Ok(ended
-        .into_iter()
-        .map(|pipeline| {
-            let row = rows.iter().find(|r| r.id == pipeline.id);
+        .iter()
+        .map(|(id, commit_sha)| {
+            let row = rows.iter().find(|r| r.id == *id);
             EndedPipeline {
-                id: pipeline.id,
-                commit_sha: pipeline.commit_sha,
+                id: *id,
+                commit_sha: commit_sha.clone(),
                 stopped: row.map(|r| r.stopped.clone()).unwrap_or_default(),
                 dropped_flags: row.map_or(0, |r| r.dropped_flags),
             }
         })
         .collect())
+}
+
+/// The flags of a pipeline still showing `pending`, to end them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingFlag {
+    pub pull_request_id: i64,
+    pub commit_sha: String,
+    pub check_name: String,
+    pub uid: String,
+    pub url: String,
+    pub koji_build_id: Option<i64>,
+    pub test_run_id: Option<i64>,
+}
+
+pub async fn pending_flags(
+    executor: impl PgExecutor<'_>,
+    pipeline_id: i64,
+) -> Result<Vec<PendingFlag>, sqlx::Error> {
+    sqlx::query_as!(
+        PendingFlag,
+        r#"
+        SELECT pull_request_id, commit_sha, check_name, uid, url, koji_build_id, test_run_id
+        FROM flags WHERE pipeline_id = $1 AND status = 'pending'
+        ORDER BY id
+        "#,
+        pipeline_id,
+    )
+    .fetch_all(executor)
+    .await
 }
 
 /// A Testing Farm request's run with its pipeline and pull request, the run
@@ -1478,4 +1553,25 @@ pub async fn request_run(
     )
     .fetch_optional(executor)
     .await
+}
+
+/// A pipeline's state, if it exists.
+pub async fn pipeline_state(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT state FROM pipelines WHERE id = $1", id)
+        .fetch_optional(executor)
+        .await
+}
+
+/// A read of the run's Testing Farm request was decided on.
+pub async fn count_read(executor: impl PgExecutor<'_>, run_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE test_runs SET reads = reads + 1 WHERE id = $1",
+        run_id
+    )
+    .execute(executor)
+    .await
+    .map(|_| ())
 }

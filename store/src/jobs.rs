@@ -83,10 +83,20 @@ pub async fn enqueue(
     executor: impl PgExecutor<'_>,
     job: &NewJob,
 ) -> Result<Option<i64>, sqlx::Error> {
+    enqueue_after(executor, job, std::time::Duration::ZERO).await
+}
+
+/// [`enqueue`], due only after `delay`: jobs asked for again within it fold
+/// into the one waiting (by its key).
+pub async fn enqueue_after(
+    executor: impl PgExecutor<'_>,
+    job: &NewJob,
+    delay: std::time::Duration,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"
-        INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id, run_at)
+        VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
         ON CONFLICT (dedup_key) DO NOTHING
         RETURNING id
         "#,
@@ -96,6 +106,7 @@ pub async fn enqueue(
         job.payload,
         job.event_id,
         job.pipeline_id,
+        delay.as_secs_f64(),
     )
     .fetch_optional(executor)
     .await
@@ -337,18 +348,36 @@ pub async fn release(
 }
 
 /// Put a dead job back in line with fresh attempts; false if it is not dead.
+/// A submission's give-up ended its build or test run as an error: retrying
+/// it opens them again (unless they were superseded meanwhile).
 pub async fn retry_dead(executor: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
-        UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL,
-            updated_at = now()
-        WHERE id = $1 AND state = 'dead'
+        WITH job AS (
+            UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL,
+                updated_at = now()
+            WHERE id = $1 AND state = 'dead'
+            RETURNING kind, payload
+        ), run AS (
+            UPDATE test_runs SET state = 'new', result = NULL, summary = NULL, finished_at = NULL,
+                updated_at = now()
+            WHERE id = (SELECT (payload->>'test_run_id')::int8 FROM job
+                        WHERE kind = 'submit-testing-farm')
+              AND state = 'error' AND request_id IS NULL AND NOT superseded
+        ), build AS (
+            UPDATE koji_builds SET status = 'pending', error_message = NULL, finished_at = NULL,
+                updated_at = now()
+            WHERE id = (SELECT (payload->>'koji_build_id')::int8 FROM job
+                        WHERE kind = 'submit-scratch-build')
+              AND status = 'error' AND task_id IS NULL AND NOT superseded
+        )
+        SELECT count(*) AS "retried!" FROM job
         "#,
         id,
     )
-    .execute(executor)
+    .fetch_one(executor)
     .await?;
-    Ok(done.rows_affected() > 0)
+    Ok(done.retried > 0)
 }
 
 /// When the next job of a queue is due, if any is waiting.
@@ -513,4 +542,14 @@ pub async fn breakers(
     )
     .fetch_all(executor)
     .await
+}
+
+/// A job's state, if the job exists.
+pub async fn state_of(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT state FROM jobs WHERE id = $1", id)
+        .fetch_optional(executor)
+        .await
 }

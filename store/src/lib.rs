@@ -4,10 +4,12 @@
 //! transaction. Queries are checked at compile time against `migrations/`
 //! (offline data in `.sqlx/`).
 
+pub mod dashboard;
 pub mod events;
 pub mod flows;
 pub mod jobs;
 pub mod periodic;
+pub mod status;
 
 pub use sqlx::{PgPool, Postgres, Transaction};
 

@@ -680,6 +680,32 @@ impl Settings {
         Ok(())
     }
 
+    /// Every configured secret, for scrubbing error reports.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets: Vec<String> = [
+            &self.api.admin_token,
+            &self.testing_farm.token,
+            &self.testing_farm.webhook_token,
+            &self.distgit.token,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.expose_secret().to_owned())
+        .collect();
+        if let Ok(url) = url::Url::parse(self.database.url.expose_secret())
+            && let Some(password) = url.password()
+        {
+            secrets.push(password.to_owned());
+        }
+        if let Ok(url) = url::Url::parse(self.bus.amqp_url.expose_secret())
+            && let Some(password) = url.password()
+            && password != "guest"
+        {
+            secrets.push(password.to_owned());
+        }
+        secrets
+    }
+
     /// How the job runner runs, from `[jobs]`.
     pub fn runner_config(&self) -> crate::jobs::RunnerConfig {
         use std::time::Duration;

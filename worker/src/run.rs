@@ -191,6 +191,7 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
             metrics,
             admin_token: settings.api.admin_token.clone(),
             webhook_token: settings.testing_farm.webhook_token.clone(),
+            koji_web_url: settings.koji.web_url.clone(),
         };
         let listener = tokio::net::TcpListener::bind(&settings.api.listen)
             .await

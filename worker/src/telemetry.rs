@@ -17,6 +17,7 @@ pub const REVISION: &str = match option_env!("FEDORA_CI_GIT_REVISION") {
 /// Logs to stderr, `RUST_LOG` filtering (default `info`), JSON in production.
 /// Errors also go to Sentry when a DSN is configured; the guard flushes it.
 pub fn init(settings: &Settings) -> Option<sentry::ClientInitGuard> {
+    let secrets = settings.secrets();
     let guard = settings.sentry.dsn.as_ref().map(|dsn| {
         sentry::init((
             dsn.expose_secret(),
@@ -25,6 +26,9 @@ pub fn init(settings: &Settings) -> Option<sentry::ClientInitGuard> {
                 environment: settings.sentry.environment.clone().map(Into::into),
                 // Request data and user details could carry tokens.
                 send_default_pii: false,
+                before_send: Some(std::sync::Arc::new(move |event| {
+                    Some(scrub(event, &secrets))
+                })),
                 ..Default::default()
             },
         ))
@@ -54,6 +58,42 @@ pub fn init(settings: &Settings) -> Option<sentry::ClientInitGuard> {
     guard
 }
 
+/// Replace every configured secret in what an error report carries.
+fn scrub(
+    mut event: sentry::protocol::Event<'static>,
+    secrets: &[String],
+) -> sentry::protocol::Event<'static> {
+    let clean = |text: &mut String| {
+        for secret in secrets {
+            if !secret.is_empty() && text.contains(secret.as_str()) {
+                *text = text.replace(secret.as_str(), "<redacted>");
+            }
+        }
+    };
+    if let Some(message) = event.message.as_mut() {
+        clean(message);
+    }
+    if let Some(entry) = event.logentry.as_mut() {
+        clean(&mut entry.message);
+    }
+    for exception in event.exception.values.iter_mut() {
+        if let Some(value) = exception.value.as_mut() {
+            clean(value);
+        }
+    }
+    for breadcrumb in event.breadcrumbs.values.iter_mut() {
+        if let Some(message) = breadcrumb.message.as_mut() {
+            clean(message);
+        }
+    }
+    for value in event.extra.values_mut() {
+        if let serde_json::Value::String(text) = value {
+            clean(text);
+        }
+    }
+    event
+}
+
 /// Install the process-wide metrics recorder; the handle renders `/metrics`.
 pub fn metrics() -> anyhow::Result<PrometheusHandle> {
     let seconds = [
@@ -69,4 +109,20 @@ pub fn metrics() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()?;
     metrics::gauge!("fedora_ci_build_info", "revision" => REVISION).set(1.0);
     Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_are_scrubbed_from_error_reports() {
+        let event = sentry::protocol::Event {
+            message: Some("call failed with token s3cret-value".into()),
+            ..Default::default()
+        };
+        let event = super::scrub(event, &["s3cret-value".to_owned()]);
+        assert_eq!(
+            event.message.as_deref(),
+            Some("call failed with token <redacted>")
+        );
+    }
 }

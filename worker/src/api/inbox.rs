@@ -124,6 +124,24 @@ async fn get_event(
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // What only the database knows, as of now: whichever process runs the
+    // consumer, the deciders and the jobs, any API replica shows it.
+    if let Ok((waiting, oldest)) = store::events::waiting(&state.pool).await {
+        metrics::gauge!("fedora_ci_events_waiting").set(waiting as f64);
+        metrics::gauge!("fedora_ci_events_oldest_waiting_seconds").set(oldest);
+    }
+    if let Ok(counts) = store::jobs::counts(&state.pool).await {
+        for queue in crate::config::JOB_QUEUES {
+            for job_state in ["pending", "running", "dead"] {
+                let n = counts
+                    .iter()
+                    .find(|(q, s, _)| q == queue && s == job_state)
+                    .map_or(0, |(_, _, n)| *n);
+                metrics::gauge!("fedora_ci_jobs", "queue" => *queue, "state" => job_state)
+                    .set(n as f64);
+            }
+        }
+    }
     state.metrics.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

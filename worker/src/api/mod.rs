@@ -35,6 +35,8 @@ pub struct AppState {
     pub admin_token: Option<SecretString>,
     /// What Testing Farm sends back in its webhook calls.
     pub webhook_token: Option<SecretString>,
+    /// Koji's web UI (`koji.web_url`), for links to tasks.
+    pub koji_web_url: String,
 }
 
 #[derive(OpenApi)]
@@ -172,14 +174,19 @@ pub fn parse_time(key: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
 }
 
 /// A page of a list, the way Packit's dashboard API answers: `206 Partial
-/// Content` with `Content-Range: <kind> <first>-<last>/*`.
-pub fn partial<T: serde::Serialize>(kind: &str, offset: i64, items: Vec<T>) -> Response {
-    let last = offset + i64::try_from(items.len()).unwrap_or(0) - 1;
+/// Content` with `Content-Range: <kind> <first>-<last>/*`, counted from 1
+/// over the page asked for (Packit's `response_maker`).
+pub fn partial<T: serde::Serialize>(
+    kind: &str,
+    offset: i64,
+    per_page: i64,
+    items: Vec<T>,
+) -> Response {
     (
         StatusCode::PARTIAL_CONTENT,
         [(
             axum::http::header::CONTENT_RANGE,
-            format!("{kind} {offset}-{}/*", last.max(offset)),
+            format!("{kind} {}-{}/*", offset + 1, offset + per_page),
         )],
         Json(items),
     )

@@ -153,6 +153,8 @@ impl Breaker {
             "the service keeps failing; pausing its queue"
         );
         metrics::gauge!("fedora_ci_breaker_open", "service" => self.service.clone()).set(1.0);
+        metrics::counter!("fedora_ci_breaker_trips_total", "service" => self.service.clone())
+            .increment(1);
         *state = State::Open {
             until: Instant::now() + open_for,
             open_for,

@@ -217,7 +217,7 @@ async fn run_queue(
     let notify = wake.of(&queue.name);
     let mut running = tokio::task::JoinSet::new();
     let mut delay = Duration::from_millis(200);
-    let mut shown: Option<((&'static str, Option<Instant>, u32), Instant)> = None;
+    let mut shown: Option<(Snapshot, Instant)> = None;
     while !stop.is_cancelled() {
         while running.try_join_next().is_some() {}
         show_breaker(&pool, &queue.name, &runner, &breaker, &mut shown).await;
@@ -346,6 +346,22 @@ async fn run_job(
     };
     let seconds = started.elapsed().as_secs_f64();
     metrics::histogram!("fedora_ci_job_seconds", "kind" => job.kind.clone()).record(seconds);
+    // Every job but a look-up talks to its queue's one service.
+    metrics::histogram!("fedora_ci_external_call_seconds", "service" => service_of(&job.queue))
+        .record(seconds);
+    if let Err(JobError::Service(error)) = &outcome {
+        let class = match error {
+            clients::ClientError::Transient { .. } => "transient",
+            clients::ClientError::Permanent { .. } => "permanent",
+            clients::ClientError::Auth { .. } => "auth",
+        };
+        metrics::counter!(
+            "fedora_ci_external_errors_total",
+            "service" => error.service(),
+            "class" => class
+        )
+        .increment(1);
+    }
     let recorded = match outcome {
         Ok(result) => {
             breaker.success();
@@ -362,6 +378,9 @@ async fn run_job(
     }
 }
 
+/// A breaker's state as [`Breaker::snapshot`] gives it.
+type Snapshot = (&'static str, Option<Instant>, u32);
+
 /// Keep the breaker's state in the database for the status page: when it
 /// changes, and every 30 s so that a live runner stays listed.
 async fn show_breaker(
@@ -369,7 +388,7 @@ async fn show_breaker(
     queue: &str,
     runner: &str,
     breaker: &Breaker,
-    shown: &mut Option<((&'static str, Option<Instant>, u32), Instant)>,
+    shown: &mut Option<(Snapshot, Instant)>,
 ) {
     let now = breaker.snapshot();
     let fresh = shown
@@ -448,6 +467,17 @@ async fn failed(
     }
     tx.commit().await?;
     Ok(buried)
+}
+
+/// The service a queue's jobs call, for metrics.
+fn service_of(queue: &str) -> &'static str {
+    match queue {
+        "koji" => "koji",
+        "testing-farm" => "testing-farm",
+        "distgit" => "dist-git",
+        // dist-git reads and FASJSON.
+        _ => "lookup",
+    }
 }
 
 /// Exponential backoff with full jitter: a random delay up to

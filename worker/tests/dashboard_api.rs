@@ -1,0 +1,746 @@
+//! The endpoints the Packit dashboard reads, against the real service
+//! process: a fork pull request goes through its scratch build, its tests
+//! and their results with the stand-ins, and every endpoint is then compared
+//! with what Packit Service answers — the same fields, each of the JSON type
+//! Packit's code gives it — with Packit's pagination, `scratch` filter, 404s
+//! (and our 400s for bad parameters).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use events::states::KojiTaskState;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use support::stack::{self, Stack};
+use support::wait_until;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+const HEAD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+const FORK: &str = "fork/zbyszek/rpms/optee_os";
+const PROJECT_URL: &str = "https://src.fedoraproject.org/rpms/optee_os";
+
+// ------------------------------------------------ Packit's fields and types
+
+/// A JSON type, as Packit's code can produce it for a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum J {
+    Int,
+    Str,
+    Bool,
+    Obj,
+    Arr,
+    Null,
+}
+
+fn json_type(value: &Value) -> J {
+    match value {
+        Value::Null => J::Null,
+        Value::Bool(_) => J::Bool,
+        Value::Number(n) if n.is_i64() || n.is_u64() => J::Int,
+        Value::Number(_) => panic!("{value} is not a whole number: Packit has no floats here"),
+        Value::String(_) => J::Str,
+        Value::Array(_) => J::Arr,
+        Value::Object(_) => J::Obj,
+    }
+}
+
+const INT: &[J] = &[J::Int];
+const STR: &[J] = &[J::Str];
+const BOOL: &[J] = &[J::Bool];
+const OBJ: &[J] = &[J::Obj];
+const ARR: &[J] = &[J::Arr];
+const INT_NULL: &[J] = &[J::Int, J::Null];
+const STR_NULL: &[J] = &[J::Str, J::Null];
+const BOOL_NULL: &[J] = &[J::Bool, J::Null];
+const OBJ_NULL: &[J] = &[J::Obj, J::Null];
+
+type Fields = &'static [(&'static str, &'static [J])];
+
+/// `get_project_info_from_build` and `get_project_info` in
+/// packit_service/service/api/utils.py: the pull request, issue, branch,
+/// release and Anitya version of the trigger, and the project.
+const PROJECT_INFO: Fields = &[
+    ("pr_id", INT_NULL),
+    ("issue_id", INT_NULL),
+    ("branch_name", STR_NULL),
+    ("release", STR_NULL),
+    ("anitya_version", STR_NULL),
+    ("repo_namespace", STR_NULL),
+    ("repo_name", STR_NULL),
+    ("project_url", STR_NULL),
+    ("anitya_project_id", INT_NULL),
+    ("anitya_project_name", STR_NULL),
+    ("anitya_package", STR_NULL),
+    ("non_git_upstream", BOOL),
+];
+
+/// `KojiBuildsList.get` in packit_service/service/api/koji_builds.py;
+/// `KojiBuildTargetModel` (packit_service/models.py) keeps `task_id` as a
+/// String column, `build_logs_urls` as JSON `{"x86_64": url}`, `scratch` as
+/// Boolean; times go through `optional_timestamp` (int epoch seconds).
+const KOJI_BUILD_LIST_ITEM: Fields = &[
+    ("packit_id", INT),
+    ("task_id", STR_NULL),
+    ("scratch", BOOL_NULL),
+    ("status", STR),
+    ("build_submitted_time", INT_NULL),
+    ("chroot", STR),
+    ("web_url", STR_NULL),
+    ("build_logs_urls", OBJ_NULL),
+    ("pr_id", INT_NULL),
+    ("branch_name", STR_NULL),
+    ("release", STR_NULL),
+    ("project_url", STR_NULL),
+    ("repo_namespace", STR_NULL),
+    ("repo_name", STR_NULL),
+];
+
+/// `KojiBuildItem.get` in packit_service/service/api/koji_builds.py, plus
+/// the project info.
+const KOJI_BUILD: Fields = &[
+    ("task_id", STR_NULL),
+    ("status", STR),
+    ("chroot", STR),
+    ("scratch", BOOL_NULL),
+    ("build_start_time", INT_NULL),
+    ("build_finished_time", INT_NULL),
+    ("build_submitted_time", INT_NULL),
+    ("commit_sha", STR_NULL),
+    ("web_url", STR_NULL),
+    ("build_logs_urls", OBJ_NULL),
+    ("srpm_build_id", INT_NULL),
+    ("run_ids", ARR),
+    ("build_submission_stdout", STR_NULL),
+    ("error_message", STR_NULL),
+];
+
+/// `KojiBuildGroup.get` in packit_service/service/api/koji_builds.py, plus
+/// the project info.
+const KOJI_BUILD_GROUP: Fields = &[
+    ("submitted_time", INT_NULL),
+    ("run_ids", ARR),
+    ("build_target_ids", ARR),
+];
+
+/// `TestingFarmResults.get` in packit_service/service/api/testing_farm.py;
+/// `TFTTestRunTargetModel.pipeline_id` is a String column.
+const TEST_RUN_LIST_ITEM: Fields = &[
+    ("packit_id", INT),
+    ("pipeline_id", STR_NULL),
+    ("ref", STR_NULL),
+    ("status", STR),
+    ("target", STR),
+    ("web_url", STR_NULL),
+    ("pr_id", INT_NULL),
+    ("submitted_time", INT_NULL),
+    ("repo_namespace", STR_NULL),
+    ("repo_name", STR_NULL),
+    ("project_url", STR_NULL),
+];
+
+/// `TestingFarmResult.get` in packit_service/service/api/testing_farm.py,
+/// with `koji_build_ids` beside `copr_build_ids` (the Koji builds of
+/// `tf_koji_association_table` in packit_service/models.py, which the
+/// dashboard's `TestingFarmRun.tsx` reads), plus the project info.
+const TEST_RUN: Fields = &[
+    ("pipeline_id", STR_NULL),
+    ("status", STR),
+    ("chroot", STR),
+    ("commit_sha", STR_NULL),
+    ("web_url", STR_NULL),
+    ("copr_build_ids", ARR),
+    ("koji_build_ids", ARR),
+    ("run_ids", ARR),
+    ("submitted_time", INT_NULL),
+];
+
+/// `TestingFarmGroup.get` in packit_service/service/api/testing_farm.py,
+/// plus the project info.
+const TEST_RUN_GROUP: Fields = &[
+    ("submitted_time", INT_NULL),
+    ("run_ids", ARR),
+    ("test_target_ids", ARR),
+];
+
+/// `process_runs` in packit_service/service/api/runs.py.
+const RUN_LIST_ITEM: Fields = &[
+    ("merged_run_id", INT),
+    ("srpm", OBJ_NULL),
+    ("copr", ARR),
+    ("koji", ARR),
+    ("test_run", ARR),
+    ("propose_downstream", ARR),
+    ("pull_from_upstream", ARR),
+    ("bodhi_update", ARR),
+    ("vm_image_build", ARR),
+    ("time_submitted", INT_NULL),
+    ("trigger", OBJ),
+];
+
+/// The entries of `koji` and `test_run` in `process_runs`.
+const RUN_TARGET: Fields = &[("packit_id", INT), ("target", STR), ("status", STR)];
+
+/// `Run.get` in packit_service/service/api/runs.py.
+const RUN: Fields = &[
+    ("run_id", INT),
+    ("trigger", OBJ),
+    ("srpm_build_id", INT_NULL),
+    ("copr_build_group_id", INT_NULL),
+    ("koji_build_group_id", INT_NULL),
+    ("test_run_group_id", INT_NULL),
+    ("bodhi_update_group_id", INT_NULL),
+];
+
+/// `ProjectsPRs.get` in packit_service/service/api/projects.py.
+const PROJECT_PR: Fields = &[
+    ("pr_id", INT),
+    ("builds", ARR),
+    ("koji_builds", ARR),
+    ("srpm_builds", ARR),
+    ("tests", ARR),
+];
+
+/// The `koji_builds` entries of `ProjectsPRs.get`.
+const PROJECT_PR_KOJI_BUILD: Fields = &[
+    ("task_id", STR_NULL),
+    ("chroot", STR),
+    ("status", STR),
+    ("web_url", STR_NULL),
+];
+
+/// The `tests` entries of `ProjectsPRs.get`.
+const PROJECT_PR_TEST: Fields = &[
+    ("pipeline_id", STR_NULL),
+    ("chroot", STR),
+    ("status", STR),
+    ("web_url", STR_NULL),
+];
+
+/// Koji build statuses: `BuildStatus` and the strings the Koji handlers set
+/// (packit_service/models.py).
+const KOJI_STATUSES: &[&str] = &[
+    "pending",
+    "queued",
+    "running",
+    "success",
+    "failure",
+    "canceled",
+    "error",
+    "retry",
+    "waiting_for_srpm",
+];
+
+/// `TestingFarmResult` in packit_service/models.py.
+const TEST_STATUSES: &[&str] = &[
+    "new",
+    "queued",
+    "running",
+    "passed",
+    "failed",
+    "skipped",
+    "error",
+    "unknown",
+    "needs_inspection",
+    "retry",
+    "complete",
+    "canceled",
+    "cancel-requested",
+];
+
+/// The object has exactly these fields, each of one of its types.
+#[track_caller]
+fn assert_packit_shape(what: &str, object: &Value, fields: &[Fields]) {
+    let object = object
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: not an object: {object}"));
+    let expected: BTreeSet<&str> = fields
+        .iter()
+        .flat_map(|f| f.iter().map(|(name, _)| *name))
+        .collect();
+    let actual: BTreeSet<&str> = object.keys().map(String::as_str).collect();
+    assert_eq!(actual, expected, "{what}: the fields differ from Packit's");
+    for (name, types) in fields.iter().flat_map(|f| f.iter()) {
+        let value = &object[*name];
+        assert!(
+            types.contains(&json_type(value)),
+            "{what}: {name} is {value}, Packit has {types:?}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ helpers
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn content_range(&self) -> &str {
+        self.headers
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn list(&self) -> &Vec<Value> {
+        self.body
+            .as_array()
+            .unwrap_or_else(|| panic!("not a list: {}", self.body))
+    }
+}
+
+async fn get(stack: &Stack, path: &str) -> Answer {
+    let response = reqwest::get(format!("{}{path}", stack.api()))
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("a body");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("GET {path}: {status} not JSON ({e}): {text}"));
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A list page: 206 with Packit's Content-Range.
+#[track_caller]
+fn assert_page(answer: &Answer, content_range: &str) {
+    assert_eq!(
+        answer.status,
+        StatusCode::PARTIAL_CONTENT,
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.content_range(), content_range);
+    assert_eq!(
+        answer
+            .headers
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("*"),
+        "the dashboard reads from another origin"
+    );
+}
+
+/// The real PR-opened message from a fork, with our head.
+fn opened() -> Value {
+    let mut message = stack::message("pagure.pull-request.new-fork.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    message["body"]["pullrequest"]["commit_stop"] = json!(HEAD);
+    message
+}
+
+/// What the service knows after a fork pull request of rpms/optee_os went
+/// through its scratch build and six tests (one failed), and an official
+/// build of rpms/python-ogr was recorded.
+struct Flow {
+    task_id: i64,
+    request_ids: Vec<String>,
+}
+
+async fn drive_a_pull_request(stack: &Stack) -> Flow {
+    stack.distgit.set_file(FORK, HEAD, ".fmf/version");
+    stack
+        .publish(&stack::message("buildsys.build.state.change-complete.json"))
+        .await;
+    let pool = stack.db.pool().await;
+    wait_until(
+        Duration::from_secs(20),
+        "the official build recorded",
+        || async {
+            let builds: i64 = sqlx::query_scalar("SELECT count(*) FROM koji_builds")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            (builds == 1).then_some(())
+        },
+    )
+    .await;
+    stack.publish(&opened()).await;
+    let submission = wait_until(
+        Duration::from_secs(20),
+        "a build submitted to Koji",
+        || async { stack.koji.submissions().first().cloned() },
+    )
+    .await;
+    let task_id = submission.task_id;
+    stack
+        .koji
+        .set_task_state(task_id, KojiTaskState::Closed, &["x86_64"]);
+    stack.publish_koji_task(task_id).await;
+    let request_ids = wait_until(
+        Duration::from_secs(20),
+        "six Testing Farm requests",
+        || async {
+            let ids = stack.testing_farm.request_ids();
+            (ids.len() >= 6).then_some(ids)
+        },
+    )
+    .await;
+    for (i, id) in request_ids.iter().enumerate() {
+        let result = if i == 0 { "failed" } else { "passed" };
+        stack
+            .testing_farm
+            .set_state(id, "complete", Some(result), Some("done"));
+    }
+    wait_until(Duration::from_secs(20), "the six runs complete", || async {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM test_runs WHERE state = 'complete' AND artifacts_url IS NOT NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .ok()?;
+        (done == 6).then_some(())
+    })
+    .await;
+    Flow {
+        task_id,
+        request_ids,
+    }
+}
+
+// -------------------------------------------------------------------- tests
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_reads_a_pull_request_as_from_packit() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let flow = drive_a_pull_request(&stack).await;
+
+        // Koji builds, newest first: the scratch build, then the official
+        // build recorded before it.
+        let builds = get(&stack, "/api/koji-builds").await;
+        assert_page(&builds, "koji-builds 1-10/*");
+        assert_eq!(builds.list().len(), 2, "{}", builds.body);
+        for item in builds.list() {
+            assert_packit_shape("koji-builds item", item, &[KOJI_BUILD_LIST_ITEM]);
+            assert!(KOJI_STATUSES.contains(&item["status"].as_str().unwrap_or("")));
+        }
+        let scratch = &builds.list()[0];
+        assert_eq!(scratch["task_id"], flow.task_id.to_string());
+        assert_eq!(scratch["scratch"], true);
+        assert_eq!(scratch["status"], "success");
+        assert_eq!(scratch["chroot"], "rawhide");
+        assert_eq!(scratch["pr_id"], 2);
+        assert_eq!(scratch["branch_name"], Value::Null);
+        assert_eq!(scratch["project_url"], PROJECT_URL);
+        assert_eq!(scratch["repo_namespace"], "rpms");
+        assert_eq!(scratch["repo_name"], "optee_os");
+        assert!(
+            scratch["web_url"]
+                .as_str()
+                .is_some_and(|u| u.ends_with(&format!("/taskinfo?taskID={}", flow.task_id))),
+            "{scratch}"
+        );
+        assert!(
+            scratch["build_logs_urls"]["x86_64"].is_string(),
+            "{scratch}"
+        );
+        let official = &builds.list()[1];
+        assert_eq!(official["scratch"], false);
+        assert_eq!(official["task_id"], "80860894");
+        assert_eq!(official["pr_id"], Value::Null);
+        assert_eq!(official["repo_name"], "python-ogr");
+
+        // The scratch filter.
+        let only_scratch = get(&stack, "/api/koji-builds?scratch=true").await;
+        assert_page(&only_scratch, "koji-builds 1-10/*");
+        assert_eq!(only_scratch.list().len(), 1);
+        assert_eq!(only_scratch.list()[0]["packit_id"], scratch["packit_id"]);
+        let only_official = get(&stack, "/api/koji-builds?scratch=False").await;
+        assert_eq!(only_official.list().len(), 1);
+        assert_eq!(only_official.list()[0]["packit_id"], official["packit_id"]);
+
+        // One build.
+        let build_id = scratch["packit_id"].as_i64().expect("packit_id");
+        let build = get(&stack, &format!("/api/koji-builds/{build_id}")).await;
+        assert_eq!(build.status, StatusCode::OK);
+        assert_packit_shape("koji build", &build.body, &[KOJI_BUILD, PROJECT_INFO]);
+        assert_eq!(build.body["commit_sha"], HEAD);
+        assert_eq!(build.body["srpm_build_id"], Value::Null);
+        assert_eq!(build.body["pr_id"], 2);
+        assert_eq!(build.body["non_git_upstream"], false);
+        assert!(build.body["build_finished_time"].is_i64());
+        let run_ids = build.body["run_ids"].as_array().expect("run_ids").clone();
+        assert_eq!(run_ids.len(), 1);
+        let run_id = run_ids[0].as_i64().expect("a run id");
+
+        // Testing Farm runs: six, the first request failed.
+        let results = get(&stack, "/api/testing-farm/results").await;
+        assert_page(&results, "test-results 1-10/*");
+        assert_eq!(results.list().len(), 6);
+        let mut statuses = Vec::new();
+        for item in results.list() {
+            assert_packit_shape("testing-farm result", item, &[TEST_RUN_LIST_ITEM]);
+            let status = item["status"].as_str().unwrap_or("");
+            assert!(TEST_STATUSES.contains(&status), "{status}");
+            statuses.push(status.to_owned());
+            assert!(
+                flow.request_ids
+                    .iter()
+                    .any(|id| item["pipeline_id"] == id.as_str()),
+                "pipeline_id is the Testing Farm request id: {item}"
+            );
+            assert_eq!(item["ref"], HEAD);
+            assert_eq!(item["target"], "Fedora-Rawhide");
+            assert_eq!(item["pr_id"], 2);
+            assert!(
+                item["web_url"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with(&format!(
+                        "/artifacts/{}",
+                        item["pipeline_id"].as_str().unwrap_or("")
+                    ))),
+                "{item}"
+            );
+        }
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            ["failed", "passed", "passed", "passed", "passed", "passed"]
+        );
+
+        // One run.
+        let test_id = results.list()[0]["packit_id"].as_i64().expect("packit_id");
+        let test = get(&stack, &format!("/api/testing-farm/{test_id}")).await;
+        assert_eq!(test.status, StatusCode::OK);
+        assert_packit_shape("testing-farm run", &test.body, &[TEST_RUN, PROJECT_INFO]);
+        assert_eq!(test.body["koji_build_ids"], json!([build_id]));
+        assert_eq!(test.body["copr_build_ids"], json!([]));
+        assert_eq!(test.body["run_ids"], json!([run_id]));
+        assert_eq!(test.body["commit_sha"], HEAD);
+        assert_eq!(test.body["chroot"], "Fedora-Rawhide");
+
+        // Runs: the pipeline with its build and tests.
+        let runs = get(&stack, "/api/runs").await;
+        assert_page(&runs, "runs 1-10/*");
+        assert_eq!(runs.list().len(), 1);
+        let run = &runs.list()[0];
+        assert_packit_shape("run", run, &[RUN_LIST_ITEM]);
+        assert_packit_shape("run trigger", &run["trigger"], &[PROJECT_INFO]);
+        assert_eq!(run["merged_run_id"], run_id);
+        assert_eq!(run["srpm"], Value::Null);
+        assert_eq!(run["koji"].as_array().map(Vec::len), Some(1));
+        assert_eq!(run["test_run"].as_array().map(Vec::len), Some(6));
+        for target in run["koji"].as_array().into_iter().flatten() {
+            assert_packit_shape("run koji entry", target, &[RUN_TARGET]);
+            assert_eq!(target["packit_id"], build_id);
+            assert_eq!(target["target"], "rawhide");
+        }
+        for target in run["test_run"].as_array().into_iter().flatten() {
+            assert_packit_shape("run test_run entry", target, &[RUN_TARGET]);
+        }
+        assert_eq!(run["trigger"]["pr_id"], 2);
+        let merged = get(&stack, &format!("/api/runs/merged/{run_id}")).await;
+        assert_eq!(merged.status, StatusCode::OK);
+        assert_eq!(merged.body, *run);
+
+        let one = get(&stack, &format!("/api/runs/{run_id}")).await;
+        assert_eq!(one.status, StatusCode::OK);
+        assert_packit_shape("run detail", &one.body, &[RUN]);
+        assert_packit_shape("run detail trigger", &one.body["trigger"], &[PROJECT_INFO]);
+        assert_eq!(one.body["run_id"], run_id);
+        assert_eq!(one.body["koji_build_group_id"], run_id);
+        assert_eq!(one.body["test_run_group_id"], run_id);
+
+        // The groups the run names.
+        let koji_group = get(&stack, &format!("/api/koji-builds/groups/{run_id}")).await;
+        assert_eq!(koji_group.status, StatusCode::OK);
+        assert_packit_shape(
+            "koji group",
+            &koji_group.body,
+            &[KOJI_BUILD_GROUP, PROJECT_INFO],
+        );
+        assert_eq!(koji_group.body["build_target_ids"], json!([build_id]));
+        let test_group = get(&stack, &format!("/api/testing-farm/groups/{run_id}")).await;
+        assert_eq!(test_group.status, StatusCode::OK);
+        assert_packit_shape(
+            "test group",
+            &test_group.body,
+            &[TEST_RUN_GROUP, PROJECT_INFO],
+        );
+        assert_eq!(
+            test_group.body["test_target_ids"].as_array().map(Vec::len),
+            Some(6)
+        );
+
+        // The project's pull requests.
+        let prs = get(
+            &stack,
+            "/api/projects/src.fedoraproject.org/rpms/optee_os/prs",
+        )
+        .await;
+        assert_page(&prs, "git-project-prs 1-10/*");
+        assert_eq!(prs.list().len(), 1);
+        let pr = &prs.list()[0];
+        assert_packit_shape("project pr", pr, &[PROJECT_PR]);
+        assert_eq!(pr["pr_id"], 2);
+        assert_eq!(pr["builds"], json!([]));
+        assert_eq!(pr["srpm_builds"], json!([]));
+        let koji_builds = pr["koji_builds"].as_array().expect("koji_builds");
+        assert_eq!(koji_builds.len(), 1);
+        assert_packit_shape(
+            "project pr koji build",
+            &koji_builds[0],
+            &[PROJECT_PR_KOJI_BUILD],
+        );
+        assert_eq!(koji_builds[0]["task_id"], flow.task_id.to_string());
+        assert_eq!(koji_builds[0]["status"], "success");
+        let tests = pr["tests"].as_array().expect("tests");
+        assert_eq!(tests.len(), 6);
+        for test in tests {
+            assert_packit_shape("project pr test", test, &[PROJECT_PR_TEST]);
+        }
+
+        // Pages of the six runs: Packit's first and last are those of the
+        // page asked for, counted from 1.
+        let first = get(&stack, "/api/testing-farm/results?page=1&per_page=4").await;
+        assert_page(&first, "test-results 1-4/*");
+        let second = get(&stack, "/api/testing-farm/results?page=2&per_page=4").await;
+        assert_page(&second, "test-results 5-8/*");
+        let third = get(&stack, "/api/testing-farm/results?page=3&per_page=4").await;
+        assert_page(&third, "test-results 9-12/*");
+        assert_eq!(
+            (first.list().len(), second.list().len(), third.list().len()),
+            (4, 2, 0)
+        );
+        let paged: BTreeSet<i64> = first
+            .list()
+            .iter()
+            .chain(second.list())
+            .filter_map(|t| t["packit_id"].as_i64())
+            .collect();
+        let all: BTreeSet<i64> = results
+            .list()
+            .iter()
+            .filter_map(|t| t["packit_id"].as_i64())
+            .collect();
+        assert_eq!(paged, all, "the pages cover the list once");
+        let newest_first: Vec<i64> = results
+            .list()
+            .iter()
+            .filter_map(|t| t["packit_id"].as_i64())
+            .collect();
+        let mut sorted = newest_first.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(newest_first, sorted, "newest first, as Packit orders");
+        let builds_page_2 = get(&stack, "/api/koji-builds?page=2&per_page=1").await;
+        assert_page(&builds_page_2, "koji-builds 2-2/*");
+        assert_eq!(builds_page_2.list()[0]["packit_id"], official["packit_id"]);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_ids_are_404s_and_bad_parameters_400s() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+
+        // Nothing yet: empty pages, as Packit answers them.
+        let builds = get(&stack, "/api/koji-builds").await;
+        assert_page(&builds, "koji-builds 1-10/*");
+        assert_eq!(builds.body, json!([]));
+        for (path, range) in [
+            ("/api/testing-farm/results", "test-results 1-10/*"),
+            ("/api/runs?per_page=20&page=3", "runs 41-60/*"),
+        ] {
+            let answer = get(&stack, path).await;
+            assert_page(&answer, range);
+            assert_eq!(answer.body, json!([]), "{path}");
+        }
+        // Packit answers 200 for a project without pull requests.
+        let prs = get(
+            &stack,
+            "/api/projects/src.fedoraproject.org/rpms/nothing/prs",
+        )
+        .await;
+        assert_eq!(prs.status, StatusCode::OK);
+        assert_eq!(prs.content_range(), "git-project-prs 1-10/*");
+        assert_eq!(prs.body, json!([]));
+
+        for path in [
+            "/api/koji-builds/424242",
+            "/api/koji-builds/groups/424242",
+            "/api/testing-farm/424242",
+            "/api/testing-farm/groups/424242",
+            "/api/runs/424242",
+            "/api/runs/merged/424242",
+        ] {
+            let answer = get(&stack, path).await;
+            assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+            assert!(answer.body["error"].is_string(), "{path}: {}", answer.body);
+        }
+
+        for (path, parameter) in [
+            ("/api/koji-builds?scratch=maybe", "scratch"),
+            ("/api/koji-builds?per_page=0", "per_page"),
+            ("/api/koji-builds?per_page=101", "per_page"),
+            ("/api/testing-farm/results?page=0", "page"),
+            ("/api/runs?page=first", "page"),
+            ("/api/runs?sort=id", "sort"),
+            (
+                "/api/projects/src.fedoraproject.org/rpms/optee_os/prs?per_page=x",
+                "per_page",
+            ),
+            ("/api/koji-builds/abc", "id"),
+            ("/api/testing-farm/12x", "id"),
+            ("/api/runs/merged/-1", "id"),
+        ] {
+            let answer = get(&stack, path).await;
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}");
+            let error = answer.body["error"].as_str().unwrap_or_default();
+            assert!(error.contains(parameter), "{path}: {error}");
+        }
+
+        // The OpenAPI document describes every endpoint.
+        let openapi = get(&stack, "/api/openapi.json").await;
+        let paths = &openapi.body["paths"];
+        for path in [
+            "/api/koji-builds",
+            "/api/koji-builds/{id}",
+            "/api/koji-builds/groups/{id}",
+            "/api/testing-farm/results",
+            "/api/testing-farm/{id}",
+            "/api/testing-farm/groups/{id}",
+            "/api/runs",
+            "/api/runs/{id}",
+            "/api/runs/merged/{id}",
+            "/api/projects/{forge}/{namespace}/{repo}/prs",
+        ] {
+            assert!(
+                paths[path]["get"].is_object(),
+                "{path} in the OpenAPI document"
+            );
+        }
+        assert!(
+            paths["/api/testing-farm/results"]["post"].is_object(),
+            "the webhook shares its path with the list of results"
+        );
+        let schemas = &openapi.body["components"]["schemas"];
+        for schema in [
+            "KojiBuildListItem",
+            "KojiBuildDetail",
+            "TestRunListItem",
+            "RunItem",
+            "ProjectPullRequest",
+        ] {
+            assert!(
+                schemas[schema].is_object(),
+                "{schema} in the OpenAPI document"
+            );
+        }
+    })
+    .await
+    .expect("test timed out");
+}

@@ -1,0 +1,381 @@
+//! The status page at `/`, as a person sees it: during an end-to-end run (a
+//! fork's pull request built on Koji, its tests on Testing Farm, one test
+//! refused so that its job dies, dist-git failing so that its breaker
+//! opens), Debian's headless Chromium loads the page, and the test reads the
+//! DOM Chromium built and takes a screenshot.
+//!
+//! Needs `chromium` (Debian's package; `scripts/test` installs it). Without
+//! it the test fails, saying so. Set `FCI_STATUS_SCREENSHOT=/path/page.png`
+//! to keep the screenshot.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use events::states::KojiTaskState;
+use serde_json::{Value, json};
+use support::stack::{self, Stack};
+use support::wait_until;
+
+const TIMEOUT: Duration = Duration::from_secs(240);
+const HEAD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+const FORK: &str = "fork/zbyszek/rpms/optee_os";
+
+/// Flags as the machine's probe found Chromium needs them here: as root, on
+/// a closed network, with a profile of its own.
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// The Chromium to drive: `$CHROMIUM`, else `chromium` on the PATH. Panics
+/// when there is none: this test is never skipped.
+fn chromium() -> PathBuf {
+    let program =
+        std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("chromium"), PathBuf::from);
+    match std::process::Command::new(&program)
+        .arg("--version")
+        .output()
+    {
+        Ok(out) if out.status.success() => program,
+        Ok(out) => panic!(
+            "{} --version failed ({}): {}",
+            program.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(error) => panic!(
+            "the status page test needs headless Chromium, and {:?} cannot be run: {error}. \
+             Install Debian's chromium (apt-get install chromium chromium-driver; scripts/test \
+             does this), or point $CHROMIUM at one.",
+            program
+        ),
+    }
+}
+
+/// Run Chromium headless on `url` with `args`, in a fresh profile; its stdout.
+async fn run_chromium(program: &Path, profile: &Path, args: &[&str], url: &str) -> String {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(CHROMIUM_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(90), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("Chromium did not finish with {args:?} {url} within 90 s"))
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    assert!(
+        out.status.success(),
+        "Chromium {args:?} {url} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The real PR-opened message from a fork.
+fn opened() -> Value {
+    let mut message = stack::message("pagure.pull-request.new-fork.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    message["body"]["pullrequest"]["commit_stop"] = json!(HEAD);
+    message
+}
+
+/// The part of the page in `<section id="{id}">`.
+fn section<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page
+        .find(&format!("<section id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no section {id:?} on the page:\n{page}"));
+    let rest = &page[start..];
+    &rest[..rest.find("</section>").unwrap_or(rest.len())]
+}
+
+/// The text of an HTML fragment: tags dropped, entities decoded, spaces collapsed.
+fn text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let out = out
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The rows of the tables in a fragment, each as the texts of its cells.
+fn rows(html: &str) -> Vec<Vec<String>> {
+    html.split("<tr")
+        .skip(1)
+        .map(|row| {
+            let row = &row[..row.find("</tr>").unwrap_or(row.len())];
+            row.split("<td")
+                .skip(1)
+                .map(|cell| {
+                    let cell = cell.split_once('>').map_or("", |(_, c)| c);
+                    text(&cell[..cell.find("</td>").unwrap_or(cell.len())])
+                })
+                .collect()
+        })
+        .filter(|cells: &Vec<String>| !cells.is_empty())
+        .collect()
+}
+
+/// The row whose first cell is `first`.
+fn row_of<'a>(rows: &'a [Vec<String>], first: &str, what: &str) -> &'a [String] {
+    rows.iter()
+        .find(|r| r[0] == first)
+        .unwrap_or_else(|| panic!("no row {first:?} in {what}: {rows:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_shows_a_run_in_chromium() {
+    // Before anything else: without Chromium there is nothing to test.
+    let chromium = chromium();
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        stack.distgit.set_file(FORK, HEAD, ".fmf/version");
+        let _service = stack
+            .spawn(&[
+                ("FEDORA_CI__JOBS__BREAKER_FAILURES", "3"),
+                ("FEDORA_CI__JOBS__BREAKER_OPEN_SECONDS", "600"),
+                ("FEDORA_CI__JOBS__BREAKER_MAX_OPEN_SECONDS", "600"),
+            ])
+            .await;
+        let pool = stack.db.pool().await;
+
+        // The pull request is built; its task runs and closes on Koji.
+        let message = opened();
+        stack.publish(&message).await;
+        let task = wait_until(Duration::from_secs(30), "a build submitted", || async {
+            stack.koji.submissions().first().map(|s| s.task_id)
+        })
+        .await;
+        // The first test request Testing Farm sees is refused: its job dies.
+        stack.testing_farm.fail_next(1, 400);
+        stack.koji.set_task_state(task, KojiTaskState::Open, &["x86_64"]);
+        stack.publish_koji_task(task).await;
+        stack.koji.set_task_state(task, KojiTaskState::Closed, &["x86_64"]);
+        stack.publish_koji_task(task).await;
+        wait_until(Duration::from_secs(60), "five tests accepted, one job dead", || async {
+            let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'dead'")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            (stack.testing_farm.requests().len() >= 5 && dead == 1).then_some(())
+        })
+        .await;
+
+        // dist-git goes down: the flags' jobs fail until its breaker opens.
+        // Testing Farm finishes two requests and runs a third.
+        stack.distgit.fail_next(1_000_000, 503);
+        let ids = stack.testing_farm.request_ids();
+        stack
+            .testing_farm
+            .set_state(&ids[0], "complete", Some("passed"), Some("all tests passed"));
+        stack
+            .testing_farm
+            .set_state(&ids[1], "complete", Some("failed"), Some("1 test failed <oops>"));
+        stack.testing_farm.set_state(&ids[2], "running", None, None);
+        wait_until(
+            Duration::from_secs(60),
+            "the tests' states recorded and dist-git's breaker open",
+            || async {
+                let (complete, running, open): (i64, i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT count(*) FROM test_runs WHERE state = 'complete'),
+                            (SELECT count(*) FROM test_runs WHERE state = 'running'),
+                            (SELECT count(*) FROM breakers WHERE queue = 'distgit' AND state = 'open')",
+                )
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+                (complete == 2 && running == 1 && open == 1).then_some(())
+            },
+        )
+        .await;
+
+        // What the page must show, as recorded.
+        let web_url: String =
+            sqlx::query_scalar("SELECT web_url FROM koji_builds WHERE task_id = $1")
+                .bind(task)
+                .fetch_one(&pool)
+                .await
+                .expect("the build's Koji link");
+        let runs: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT test_name, state, result FROM test_runs ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .expect("test runs");
+        assert_eq!(runs.len(), 6, "{runs:?}");
+        assert_eq!(
+            runs.iter().filter(|(_, state, _)| state == "error").count(),
+            1,
+            "the refused test ended as error: {runs:?}"
+        );
+        let (dead_kind, dead_key, dead_error): (String, String, String) = sqlx::query_as(
+            "SELECT kind, dedup_key, last_error FROM jobs WHERE state = 'dead'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("the dead job");
+        let decision: String = sqlx::query_scalar(
+            "SELECT d.reason FROM events e JOIN decisions d ON d.event_id = e.id
+             WHERE e.message_id = $1 ORDER BY d.id LIMIT 1",
+        )
+        .bind(message["id"].as_str().expect("an id"))
+        .fetch_one(&pool)
+        .await
+        .expect("the pull request's decision");
+
+        // Chromium loads the page.
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let url = format!("{}/", stack.api());
+        let page = run_chromium(&chromium, profile.path(), &["--dump-dom"], &url).await;
+        assert!(page.contains("<title>Fedora CI status</title>"), "{page}");
+        assert!(
+            page.contains(r#"<meta http-equiv="refresh" content="5">"#),
+            "the page refreshes itself: {page}"
+        );
+
+        // The inbox's backlog.
+        let overview = text(section(&page, "overview"));
+        for label in [
+            "Events waiting for decisions",
+            "Inbox lag (oldest waiting)",
+            "Events in the last hour",
+        ] {
+            assert!(overview.contains(label), "{label}: {overview}");
+        }
+
+        // Queue depths: one dead Testing Farm job, dist-git paused with flags waiting.
+        let queues = rows(section(&page, "queues"));
+        for queue in ["koji", "testing-farm", "distgit", "lookup"] {
+            row_of(&queues, queue, "the queues");
+        }
+        // Queue, due now, later, running, dead, longest wait, breaker.
+        let testing_farm = row_of(&queues, "testing-farm", "the queues");
+        assert_eq!(testing_farm[4], "1", "one dead job: {testing_farm:?}");
+        let distgit = row_of(&queues, "distgit", "the queues");
+        let waiting: i64 = distgit[1].parse::<i64>().expect("a number")
+            + distgit[2].parse::<i64>().expect("a number")
+            + distgit[3].parse::<i64>().expect("a number");
+        assert!(waiting >= 1, "flags wait for dist-git: {distgit:?}");
+        assert!(distgit[6].starts_with("open until "), "{distgit:?}");
+        assert!(
+            row_of(&queues, "koji", "the queues")[6] == "closed",
+            "{queues:#?}"
+        );
+
+        // The breakers, per runner.
+        let breakers = rows(section(&page, "breakers"));
+        let distgit = row_of(&breakers, "distgit", "the breakers");
+        assert_eq!(distgit[1], "open", "{distgit:?}");
+        assert!(distgit[2].ends_with("UTC"), "open until a time: {distgit:?}");
+        assert_eq!(row_of(&breakers, "koji", "the breakers")[1], "closed");
+
+        // The build with its Koji task link, and the tests with their states.
+        let pipelines = section(&page, "pipelines");
+        assert!(
+            pipelines.contains(&format!(r#"<a href="{web_url}">Koji task {task}</a>"#)),
+            "the Koji task link {web_url}: {pipelines}"
+        );
+        assert!(
+            pipelines.contains(r#"href="https://src.fedoraproject.org/rpms/optee_os/pull-request/2""#),
+            "the pull request's link: {pipelines}"
+        );
+        let jobs = rows(pipelines);
+        let build = jobs
+            .iter()
+            .find(|r| r[0].starts_with("scratch build rawhide"))
+            .unwrap_or_else(|| panic!("no build row: {jobs:#?}"));
+        assert!(build[1].starts_with("success"), "{build:?}");
+        for (name, state, result) in &runs {
+            let row = row_of(&jobs, name, "the pipeline");
+            // The result after the state, unless it says the same (error).
+            let shown = match result {
+                Some(result) if result != state => format!("{state} {result}"),
+                _ => state.clone(),
+            };
+            assert_eq!(row[1], shown, "{name}: {row:?}");
+        }
+        assert!(
+            jobs.iter().any(|r| r[4] == "1 test failed <oops>"),
+            "the summary, escaped and read back: {jobs:#?}"
+        );
+
+        // The run's events, with their decisions.
+        let events = section(&page, "events");
+        let event_rows = rows(events);
+        let pr_event = event_rows
+            .iter()
+            .find(|r| r[1].contains(message["id"].as_str().expect("an id")))
+            .unwrap_or_else(|| panic!("the pull request's event: {event_rows:#?}"));
+        assert!(pr_event[1].starts_with("pagure.pull-request.new"), "{pr_event:?}");
+        assert_eq!(pr_event[3], "processed", "{pr_event:?}");
+        assert!(pr_event[4].contains(&decision), "its decision {decision:?}: {pr_event:?}");
+        assert!(
+            event_rows
+                .iter()
+                .any(|r| r[1].starts_with("buildsys.task.state.change")),
+            "the Koji messages: {event_rows:#?}"
+        );
+
+        // The dead job with its error.
+        let dead = rows(section(&page, "dead-jobs"));
+        assert_eq!(dead.len(), 1, "{dead:#?}");
+        assert_eq!(dead[0][1], dead_kind);
+        assert_eq!(dead[0][3], dead_key);
+        let error: String = dead_error
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(200)
+            .collect();
+        assert!(dead[0][6].starts_with(&error), "{dead:?} vs {dead_error}");
+
+        // And a picture of it.
+        let shot = profile.path().join("status.png");
+        run_chromium(
+            &chromium,
+            &profile.path().join("screenshot-profile"),
+            &[
+                &format!("--screenshot={}", shot.display()),
+                "--window-size=1280,2400",
+                "--hide-scrollbars",
+            ],
+            &url,
+        )
+        .await;
+        let png = std::fs::read(&shot).expect("Chromium wrote the screenshot");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+        assert!(png.len() > 10_000, "a page, not a blank: {} bytes", png.len());
+        if let Some(keep) = std::env::var_os("FCI_STATUS_SCREENSHOT") {
+            std::fs::copy(&shot, &keep).expect("copy the screenshot");
+        }
+    })
+    .await
+    .expect("test timed out");
+}
