@@ -15,6 +15,8 @@
 //! - [`naming`]: Koji targets, Testing Farm composes, tmt distros, flag names and uids.
 //! - [`payload`]: the Testing Farm request of each test.
 //! - [`flags`]: the flag status and comment for each Koji and Testing Farm state.
+//! - [`gating`]: which Bodhi updates are tested, their Testing Farm requests, and the
+//!   Fedora CI messages that report the tests.
 //!
 //! Facts about the systems we talk to come from REFERENCE.md; where it is silent they were
 //! checked against Packit Service, whose Fedora CI this service takes over, and the item that
@@ -22,6 +24,7 @@
 
 pub mod command;
 pub mod flags;
+pub mod gating;
 pub mod naming;
 pub mod payload;
 pub mod policy;

@@ -75,6 +75,21 @@ pub enum Skip {
     Unchanged { tracked: Tracked, state: String },
     #[error("pull request closed")]
     PullRequestClosed,
+    #[error("gating disabled: gating.enabled is false")]
+    GatingDisabled,
+    #[error("update too large: {count} builds, more than gating.max_builds ({max})")]
+    TooManyBuilds { count: usize, max: usize },
+    #[error("release not supported: {release:?} has no Testing Farm compose")]
+    ReleaseNotSupported { release: String },
+    #[error("release not enabled: {release} is {kind}, which is not in gating.enabled_releases")]
+    ReleaseNotEnabled {
+        release: String,
+        kind: crate::gating::ReleaseKind,
+    },
+    #[error("no Koji task: Koji does not say which task built {nvr}")]
+    NoBuildTask { nvr: String },
+    #[error("no source commit: {nvr} was not built from a dist-git commit")]
+    NoSourceCommit { nvr: String },
 }
 
 fn no_successful_build(state: Option<KojiTaskState>) -> String {
@@ -109,6 +124,12 @@ impl Skip {
             Skip::StaleState { .. } => "stale_state",
             Skip::Unchanged { .. } => "unchanged",
             Skip::PullRequestClosed => "pull_request_closed",
+            Skip::GatingDisabled => "gating_disabled",
+            Skip::TooManyBuilds { .. } => "too_many_builds",
+            Skip::ReleaseNotSupported { .. } => "release_not_supported",
+            Skip::ReleaseNotEnabled { .. } => "release_not_enabled",
+            Skip::NoBuildTask { .. } => "no_build_task",
+            Skip::NoSourceCommit { .. } => "no_source_commit",
         }
     }
 }
@@ -143,6 +164,8 @@ pub enum Fact {
     },
     /// Whether a FAS user is a member of a group.
     GroupMember { user: String, group: String },
+    /// What Koji knows of an official build: its task, target and source.
+    KojiBuild { build_id: i64 },
 }
 
 impl Fact {
@@ -159,6 +182,7 @@ impl Fact {
                 path,
             } => format!("distgit:file:{project_url}:{sha}:{path}"),
             Fact::GroupMember { user, group } => format!("fas:group:{group}:{user}"),
+            Fact::KojiBuild { build_id } => format!("koji:build:{build_id}"),
         }
     }
 
@@ -182,6 +206,9 @@ impl Fact {
             ),
             Fact::GroupMember { user, group } => {
                 format!("whether {user} is in the FAS group {group}")
+            }
+            Fact::KojiBuild { build_id } => {
+                format!("which task and commit Koji build {build_id} was built by")
             }
         }
     }

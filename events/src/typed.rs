@@ -24,6 +24,9 @@ pub const INTERNAL_PREFIX: &str = "fedora-ci-worker.";
 
 /// Internal topic of a Testing Farm webhook call (`{request_id}`).
 pub const TOPIC_TF_NOTIFICATION: &str = "fedora-ci-worker.testing-farm.notification";
+/// Internal topic of a Testing Farm request the service submitted for a
+/// gating test (`{test_run_id, request_id}`), recorded with its id.
+pub const TOPIC_TF_SUBMITTED: &str = "fedora-ci-worker.testing-farm.submitted";
 /// Internal topic of a Testing Farm request as `GET /requests/{id}` returned it.
 pub const TOPIC_TF_REQUEST: &str = "fedora-ci-worker.testing-farm.request";
 /// Internal topic of a Koji task as a poll read it (the body has the shape of
@@ -214,13 +217,44 @@ pub struct KojiTag {
     pub nvr: String,
 }
 
-/// Bodhi says an update's builds are ready for testing.
+/// Bodhi says an update's builds are ready for testing
+/// (`bodhi.update.status.testing.koji-build-group.build.complete`).
+///
+/// Bodhi has sent three shapes of this message (`UpdateReadyForTestingV1` to
+/// `V3` in the `bodhi-messages` package): the first two carry the release and
+/// each build's component and issuer in `artifact`; the third only the builds'
+/// ids, task ids and NVRs, with the rest under `update`. Both are read here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodhiUpdateReady {
+    /// The update's alias, e.g. `FEDORA-2021-53a7dfa185`.
     pub update: String,
+    /// The build group's id: Bodhi's `artifact.id` names the update and the
+    /// exact set of builds (`<alias>-<hash>`); the third shape has none, and
+    /// then it is the alias and the sorted NVRs.
+    pub group: String,
+    /// The release as Bodhi names it (`f34`, `F43`, `EPEL-9`, `ELN`), if given.
     pub release: Option<String>,
-    pub builds: Vec<String>,
+    pub builds: Vec<UpdateBuild>,
+    /// `re-trigger`: someone asked for the tests to run again.
     pub retrigger: bool,
+    /// Who asked: `bodhi` on a push, the requester's name for a re-trigger.
+    pub agent: Option<String>,
+    /// The update's page.
+    pub url: Option<String>,
+}
+
+/// One build of a Bodhi update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateBuild {
+    /// Koji's build id.
+    pub build_id: Option<i64>,
+    /// The Koji task that built it; CI messages name the build by it.
+    pub task_id: Option<i64>,
+    pub nvr: String,
+    /// The source package name (from the NVR when the message does not say).
+    pub component: String,
+    /// Who built it; the update's submitter when the message does not say.
+    pub issuer: Option<String>,
 }
 
 /// A Testing Farm request as its API reports it.
@@ -231,6 +265,8 @@ pub struct TestingFarmRequest {
     pub result: Option<TestingFarmResult>,
     pub summary: Option<String>,
     pub artifacts_url: Option<String>,
+    /// `result.xunit_url`: the JUnit results, once the request has them.
+    pub xunit_url: Option<String>,
 }
 
 /// What a timeout is about.
@@ -269,6 +305,11 @@ pub enum Event {
         request_id: String,
     },
     TestingFarmRequest(TestingFarmRequest),
+    /// Testing Farm accepted a gating test's request.
+    TestingFarmSubmitted {
+        test_run_id: i64,
+        request_id: String,
+    },
     /// A job looked something up (`key` as the checkers name facts).
     Fact {
         key: String,
@@ -311,6 +352,7 @@ impl Event {
             Event::BodhiUpdateReady(_) => "bodhi-update",
             Event::TestingFarmNotification { .. } => "testing-farm-notification",
             Event::TestingFarmRequest(_) => "testing-farm-request",
+            Event::TestingFarmSubmitted { .. } => "testing-farm-submitted",
             Event::Fact { .. } => "fact",
             Event::JobDead { .. } => "job-dead",
             Event::TimedOut { .. } => "timed-out",
@@ -381,6 +423,10 @@ pub fn parse(topic: &str, body: &Value) -> Result<Event, ParseError> {
             request_id: reader.text("request_id")?,
         },
         "testing-farm.request" if internal => Event::TestingFarmRequest(testing_farm(&reader)?),
+        "testing-farm.submitted" if internal => Event::TestingFarmSubmitted {
+            test_run_id: reader.int("test_run_id")?,
+            request_id: reader.text("request_id")?,
+        },
         "fact" if internal => Event::Fact {
             key: reader.text("key")?,
             value: body.get("value").cloned().unwrap_or(Value::Null),
@@ -708,27 +754,75 @@ fn koji_build<F: Fn(String) -> ParseError>(
 
 fn bodhi<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Event, ParseError> {
     let artifact = reader.object("artifact")?;
-    let builds = artifact
-        .get("builds")
-        .and_then(Value::as_array)
-        .map(|builds| {
-            builds
-                .iter()
-                .filter_map(|b| b.get("nvr").and_then(Value::as_str).map(str::to_owned))
-                .collect()
+    let update = reader.body.get("update").and_then(Value::as_object);
+    let submitter = update
+        .and_then(|u| u.get("user"))
+        .and_then(Value::as_object)
+        .and_then(|u| text(u, "name"));
+    let Some(list) = artifact.get("builds").and_then(Value::as_array) else {
+        return Err((reader.fail)("artifact.builds is missing or not a list".into()));
+    };
+    let mut builds = Vec::with_capacity(list.len());
+    for (i, build) in list.iter().enumerate() {
+        let Some(build) = build.as_object() else {
+            return Err((reader.fail)(format!("artifact.builds[{i}] is not an object")));
+        };
+        let nvr = text(build, "nvr")
+            .ok_or_else(|| (reader.fail)(format!("artifact.builds[{i}].nvr is missing")))?;
+        let component = text(build, "component").unwrap_or_else(|| nvr_name(&nvr).to_owned());
+        builds.push(UpdateBuild {
+            build_id: int(build, "id"),
+            task_id: int(build, "task_id"),
+            component,
+            issuer: text(build, "issuer").or_else(|| submitter.clone()),
+            nvr,
+        });
+    }
+    let repository = text(artifact, "repository");
+    let alias = update
+        .and_then(|u| text(u, "alias"))
+        .or_else(|| {
+            repository
+                .as_deref()
+                .and_then(|r| r.trim_end_matches('/').rsplit('/').next())
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
         })
-        .unwrap_or_default();
+        .or_else(|| text(artifact, "id"))
+        .ok_or_else(|| (reader.fail)("neither update.alias nor artifact.id is given".into()))?;
+    let group = text(artifact, "id").unwrap_or_else(|| {
+        let mut nvrs: Vec<&str> = builds.iter().map(|b| b.nvr.as_str()).collect();
+        nvrs.sort_unstable();
+        format!("{alias}:{}", nvrs.join(","))
+    });
+    let release = text(artifact, "release").or_else(|| {
+        update
+            .and_then(|u| u.get("release"))
+            .and_then(Value::as_object)
+            .and_then(|r| text(r, "name"))
+    });
     Ok(Event::BodhiUpdateReady(BodhiUpdateReady {
-        update: text(artifact, "id")
-            .ok_or_else(|| (reader.fail)("artifact.id is missing".into()))?,
-        release: text(artifact, "release"),
+        url: repository
+            .filter(|r| r.contains("/updates/"))
+            .or_else(|| Some(format!("https://bodhi.fedoraproject.org/updates/{alias}"))),
+        update: alias,
+        group,
+        release,
         builds,
         retrigger: reader
             .body
             .get("re-trigger")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        agent: text(reader.body, "agent"),
     }))
+}
+
+/// The name part of a name-version-release.
+pub fn nvr_name(nvr: &str) -> &str {
+    let mut parts = nvr.rsplitn(3, '-');
+    let (_release, _version) = (parts.next(), parts.next());
+    parts.next().unwrap_or(nvr)
 }
 
 fn testing_farm<F: Fn(String) -> ParseError>(
@@ -744,6 +838,7 @@ fn testing_farm<F: Fn(String) -> ParseError>(
             .and_then(|r| text(r, "overall"))
             .map(|o| TestingFarmResult::parse(&o)),
         summary: result.and_then(|r| text(r, "summary")),
+        xunit_url: result.and_then(|r| text(r, "xunit_url")),
         artifacts_url: reader
             .body
             .get("run")

@@ -16,6 +16,8 @@ use store::jobs::{self, JobKind, NewJob};
 #[derive(Debug, Clone)]
 pub struct Context {
     pub policy: Policy,
+    /// Tests of Bodhi updates and their CI messages.
+    pub gating: checkers::gating::GatingPolicy,
     /// The public dist-git base that project URLs must start with.
     pub distgit_url: String,
     /// Our own public base URL, for links in flags.
@@ -35,6 +37,7 @@ impl Context {
     pub fn local(policy: Policy) -> Self {
         Context {
             policy,
+            gating: checkers::gating::GatingPolicy::local_default(),
             distgit_url: "https://src.fedoraproject.org".into(),
             public_url: "http://127.0.0.1:8080".into(),
             koji_web_url: "https://koji.fedoraproject.org/koji".into(),
@@ -257,8 +260,8 @@ pub(crate) async fn known_fact(
     let max_age = match fact {
         Fact::GroupMember { .. } => Some(ctx.membership_ttl),
         Fact::BranchExists { .. } => Some(ctx.branch_ttl),
-        // What a commit holds never changes.
-        Fact::FileExists { .. } => None,
+        // What a commit holds, and how a build was made, never change.
+        Fact::FileExists { .. } | Fact::KojiBuild { .. } => None,
     };
     flows::fact(&mut *conn, &fact.key(), max_age).await
 }
@@ -337,6 +340,7 @@ fn fact_detail(fact: &Fact) -> serde_json::Value {
         Fact::GroupMember { user, group } => {
             json!({"kind": "group-member", "user": user, "group": group})
         }
+        Fact::KojiBuild { build_id } => json!({"kind": "koji-build", "build_id": build_id}),
     }
 }
 

@@ -243,6 +243,24 @@ async fn end_run(
                 Some(pipeline.id),
             );
         }
+        None if crate::gating::is_gating_run(conn, run.id).await? => {
+            d.acted(
+                HANDLER,
+                subject,
+                format!("ended as error: {summary}"),
+                Some(run.pipeline_id),
+            );
+            crate::gating::run_changed(
+                conn,
+                ctx,
+                d,
+                run.id,
+                checkers::gating::CiState::Error {
+                    reason: summary.to_owned(),
+                },
+            )
+            .await?;
+        }
         _ => d.acted(
             HANDLER,
             subject,
@@ -300,16 +318,31 @@ async fn lookup_gave_up(
 /// pending flags end as canceled.
 pub(crate) async fn cancel_pipeline(
     conn: &mut PgConnection,
+    ctx: &Context,
     d: &mut Decisions,
     pipeline_id: i64,
 ) -> Result<(), sqlx::Error> {
     let subject = Some(format!("pipeline {pipeline_id}"));
     let reason = "canceled by an operator";
+    let gating_runs = store::gating::unfinished_runs(&mut *conn, pipeline_id).await?;
     let Some(ended) = flows::close_pipeline(&mut *conn, pipeline_id, reason, d.event_id).await?
     else {
         d.skipped(HANDLER, subject, "not an active pipeline");
         return Ok(());
     };
+    // Gating tests end on the bus too: their results will never come.
+    for run_id in gating_runs {
+        crate::gating::run_changed(
+            conn,
+            ctx,
+            d,
+            run_id,
+            checkers::gating::CiState::Error {
+                reason: format!("the test was {reason}"),
+            },
+        )
+        .await?;
+    }
     let mut flags = 0;
     for flag in flows::pending_flags(&mut *conn, pipeline_id).await? {
         let changed = flows::set_flag(

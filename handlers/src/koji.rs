@@ -243,6 +243,7 @@ pub(crate) async fn build(
             source_url: source,
             commit_sha: sha,
             finished_at: None,
+            owner: build.owner.as_deref(),
         },
     )
     .await?;
@@ -265,7 +266,7 @@ pub(crate) async fn build(
 
 /// `git+https://src.fedoraproject.org/rpms/foo.git#<sha>` → the project's web
 /// URL and the commit.
-fn split_source(source: &str) -> (String, Option<&str>) {
+pub(crate) fn split_source(source: &str) -> (String, Option<&str>) {
     let source = source.strip_prefix("git+").unwrap_or(source);
     let (url, sha) = match source.split_once('#') {
         Some((url, sha)) => (url, Some(sha).filter(|s| !s.is_empty())),

@@ -20,6 +20,7 @@ mod common;
 pub mod decider;
 mod ending;
 mod facts;
+mod gating;
 mod koji;
 mod pull_request;
 mod push;
@@ -87,17 +88,17 @@ pub async fn handle_in_batch(
             Some(tag.nvr.clone()),
             format!("tagged into {}: tags do not start Fedora CI", tag.tag),
         ),
-        Event::BodhiUpdateReady(update) => d.skipped(
-            "bodhi",
-            Some(update.update.clone()),
-            "tests of Bodhi updates (gating) are not run by this version of the service",
-        ),
+        Event::BodhiUpdateReady(update) => gating::update_ready(conn, ctx, &mut d, update).await?,
         Event::TestingFarmNotification { request_id } => {
             testing_farm::notification(conn, &mut d, request_id).await?;
         }
         Event::TestingFarmRequest(request) => {
             testing_farm::request_state(conn, ctx, &mut d, request).await?;
         }
+        Event::TestingFarmSubmitted {
+            test_run_id,
+            request_id,
+        } => gating::submitted(conn, ctx, &mut d, *test_run_id, request_id).await?,
         Event::Fact { key, value } => facts::arrived(conn, &mut d, key, value).await?,
         Event::JobDead {
             job_id,
@@ -111,7 +112,7 @@ pub async fn handle_in_batch(
             after_seconds,
         } => ending::timed_out(conn, ctx, &mut d, *subject, *id, *after_seconds).await?,
         Event::CancelPipeline { pipeline_id } => {
-            ending::cancel_pipeline(conn, &mut d, *pipeline_id).await?;
+            ending::cancel_pipeline(conn, ctx, &mut d, *pipeline_id).await?;
         }
         Event::Unhandled { topic } => {
             d.skipped("route", None, format!("no Fedora CI flow handles {topic}"))

@@ -287,12 +287,22 @@ pub(crate) async fn request_state(
         return Ok(());
     }
     let Some(pull_request_id) = run.pull_request_id else {
+        if let Some(url) = &request.xunit_url {
+            store::gating::set_xunit_url(&mut *conn, run.id, url).await?;
+        }
         d.acted(
             HANDLER,
             subject,
             format!("recorded {}", request.state),
             Some(run.pipeline_id),
         );
+        if let Some(state) = checkers::gating::ci_state(
+            request.state,
+            request.result,
+            request.summary.as_deref(),
+        ) {
+            crate::gating::run_changed(conn, ctx, d, run.id, state).await?;
+        }
         return Ok(());
     };
     let (status, text) = checkers::flags::testing_farm_flag(

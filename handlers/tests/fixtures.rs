@@ -10,8 +10,8 @@ use serde_json::json;
 const CASES: &[(&str, &str, &str)] = &[
     (
         "bodhi.update.status.testing.koji-build-group.build.complete.json",
-        "skipped",
-        "not run by this version",
+        "processed",
+        "gdb-11.1-5.fc34: waiting to know which task and commit Koji build 1854854 was built by",
     ),
     (
         "buildsys.build.state.change-building.json",

@@ -386,6 +386,8 @@ pub struct OfficialBuild<'a> {
     pub source_url: &'a str,
     pub commit_sha: Option<&'a str>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Who built it.
+    pub owner: Option<&'a str>,
 }
 
 /// A Testing Farm run as the handlers need it.
@@ -1150,8 +1152,8 @@ pub async fn record_official_build_of(
             ON CONFLICT (project_id, sha) DO NOTHING
         )
         INSERT INTO koji_builds (project_id, scratch, build_id, task_id, nvr, target, source_url,
-                                 commit_sha, status, koji_state, finished_at)
-        SELECT id, false, $5, $6, $7, $8, $9, $11, 'success', 'COMPLETE', $10 FROM project
+                                 commit_sha, status, koji_state, finished_at, owner)
+        SELECT id, false, $5, $6, $7, $8, $9, $11, 'success', 'COMPLETE', $10, $12 FROM project
         ON CONFLICT DO NOTHING
         RETURNING id
         "#,
@@ -1166,6 +1168,7 @@ pub async fn record_official_build_of(
         build.source_url,
         build.finished_at,
         build.commit_sha,
+        build.owner,
     )
     .fetch_optional(executor)
     .await

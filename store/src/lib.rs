@@ -7,7 +7,9 @@
 pub mod dashboard;
 pub mod events;
 pub mod flows;
+pub mod gating;
 pub mod jobs;
+pub mod outbox;
 pub mod periodic;
 pub mod status;
 

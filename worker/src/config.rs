@@ -21,6 +21,8 @@ const ENV_LIST_KEYS: &[&str] = &[
     "fedora_ci.enabled_tests",
     "fedora_ci.disabled_projects_for_eln",
     "fedora_ci.eln_packages",
+    "gating.enabled_releases",
+    "gating.tests",
 ];
 
 /// A configuration problem, worded as one line that names the key.
@@ -46,6 +48,7 @@ pub struct Settings {
     pub koji: Koji,
     pub fas: Fas,
     pub fedora_ci: FedoraCi,
+    pub gating: Gating,
     pub decider: Decider,
     pub jobs: Jobs,
     pub sentry: Sentry,
@@ -288,6 +291,50 @@ pub struct FedoraCi {
     pub tests: BTreeMap<String, TestRepo>,
 }
 
+/// Tests of Bodhi updates and the CI messages that report them (SPEC F6).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gating {
+    pub enabled: bool,
+    /// Updates with more builds are skipped.
+    pub max_builds: usize,
+    /// `fedora` (rawhide included), `epel`, `eln`.
+    pub enabled_releases: Vec<String>,
+    /// Which Bodhi release is rawhide (e.g. `f45`); without it, builds made for the
+    /// `rawhide` Koji target mark their release as rawhide.
+    pub rawhide_release: Option<String>,
+    pub tests: Vec<String>,
+    /// CI message topics start with this.
+    pub topic_prefix: String,
+    pub contact: GatingContact,
+    /// Overrides of the test case names, per test.
+    pub test_cases: BTreeMap<String, GatingTestCase>,
+    /// While the broker refuses messages, the publisher tries again after at most this long.
+    pub publish_retry_max_seconds: u64,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatingContact {
+    pub name: String,
+    pub team: String,
+    pub email: String,
+    pub docs: String,
+    /// Defaults to `api.public_url`.
+    pub url: Option<String>,
+    pub irc: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatingTestCase {
+    pub namespace: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub category: Option<String>,
+    pub docs: Option<String>,
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestRepo {
@@ -421,6 +468,22 @@ disabled_projects_for_eln = []
 eln_packages = []
 
 [fedora_ci.tests]
+
+[gating]
+enabled = true
+max_builds = 20
+enabled_releases = ["fedora"]
+tests = ["installability", "rpminspect", "rpmlint", "custom"]
+topic_prefix = "org.centos.prod.ci"
+publish_retry_max_seconds = 30
+
+[gating.contact]
+name = "Fedora CI"
+team = "Fedora CI"
+email = "ci@lists.fedoraproject.org"
+docs = "https://docs.fedoraproject.org/en-US/ci/"
+
+[gating.test_cases]
 
 [decider]
 batch_size = 500
@@ -672,6 +735,7 @@ impl Settings {
         if let Some(url) = &self.fedora_ci.eln_packages_url {
             check_url("fedora_ci.eln_packages_url", url, &["http", "https"])?;
         }
+        self.gating.validate()?;
         if let Some(dsn) = &self.sentry.dsn {
             dsn.expose_secret()
                 .parse::<sentry::types::Dsn>()
@@ -780,6 +844,7 @@ impl Settings {
         };
         handlers::Context {
             policy,
+            gating: self.gating.policy(&self.api.public_url),
             distgit_url: self.distgit.url.clone(),
             public_url: self.api.public_url.clone(),
             koji_web_url: self.koji.web_url.clone(),
@@ -795,6 +860,138 @@ impl Settings {
     pub fn redacted_toml(&self) -> String {
         toml::to_string_pretty(self)
             .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
+    }
+}
+
+/// The kinds of release gating can be turned on for.
+pub const GATING_RELEASES: &[&str] = &["fedora", "epel", "eln"];
+
+impl Gating {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_builds == 0 {
+            return Err(ConfigError::key("gating.max_builds", "must be at least 1"));
+        }
+        for kind in &self.enabled_releases {
+            if !GATING_RELEASES.contains(&kind.as_str()) {
+                return Err(ConfigError::key(
+                    "gating.enabled_releases",
+                    format!(
+                        "unknown kind of release {kind:?}; the kinds are {}",
+                        GATING_RELEASES.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(release) = &self.rawhide_release
+            && !matches!(
+                checkers::gating::parse_release(release),
+                Some(checkers::naming::Release::Fedora(_))
+            )
+        {
+            return Err(ConfigError::key(
+                "gating.rawhide_release",
+                format!("{release:?} is not a Fedora release like f45"),
+            ));
+        }
+        for test in &self.tests {
+            if !KNOWN_TESTS.contains(&test.as_str()) {
+                return Err(ConfigError::key(
+                    "gating.tests",
+                    format!(
+                        "unknown test {test:?}; known tests: {}",
+                        KNOWN_TESTS.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (name, case) in &self.test_cases {
+            if !KNOWN_TESTS.contains(&name.as_str()) {
+                return Err(ConfigError::key(
+                    &format!("gating.test_cases.{name}"),
+                    format!("unknown test; known tests: {}", KNOWN_TESTS.join(", ")),
+                ));
+            }
+            for (key, part) in [
+                ("namespace", &case.namespace),
+                ("type", &case.kind),
+                ("category", &case.category),
+            ] {
+                if let Some(part) = part
+                    && (part.is_empty() || part.contains(char::is_whitespace))
+                {
+                    return Err(ConfigError::key(
+                        &format!("gating.test_cases.{name}.{key}"),
+                        "must be a non-empty name without spaces",
+                    ));
+                }
+            }
+        }
+        let prefix = self.topic_prefix.trim_end_matches('.');
+        if prefix.is_empty() || prefix.contains(['#', '*', ' ']) {
+            return Err(ConfigError::key(
+                "gating.topic_prefix",
+                "must be a topic prefix like org.centos.prod.ci",
+            ));
+        }
+        if let Some(url) = &self.contact.url {
+            check_url("gating.contact.url", url, &["http", "https"])?;
+        }
+        Ok(())
+    }
+
+    /// The `[gating]` section as the flows use it.
+    pub fn policy(&self, public_url: &str) -> checkers::gating::GatingPolicy {
+        use checkers::gating::{Contact, GatingPolicy, ReleaseKind, default_test_cases};
+        use checkers::policy::TestName;
+        let mut test_cases = default_test_cases();
+        for (name, over) in &self.test_cases {
+            if let Some(test) = TestName::parse(name)
+                && let Some(case) = test_cases.get_mut(&test)
+            {
+                if let Some(namespace) = &over.namespace {
+                    case.namespace.clone_from(namespace);
+                }
+                if let Some(kind) = &over.kind {
+                    case.kind.clone_from(kind);
+                }
+                if let Some(category) = &over.category {
+                    case.category.clone_from(category);
+                }
+                if let Some(docs) = &over.docs {
+                    case.docs = Some(docs.clone());
+                }
+            }
+        }
+        GatingPolicy {
+            enabled: self.enabled,
+            max_builds: self.max_builds,
+            enabled_releases: self
+                .enabled_releases
+                .iter()
+                .filter_map(|kind| match kind.as_str() {
+                    "fedora" => Some(ReleaseKind::Fedora),
+                    "epel" => Some(ReleaseKind::Epel),
+                    "eln" => Some(ReleaseKind::Eln),
+                    _ => None,
+                })
+                .collect(),
+            rawhide_release: self.rawhide_release.clone(),
+            tests: self.tests.iter().filter_map(|t| TestName::parse(t)).collect(),
+            test_cases,
+            topic_prefix: self.topic_prefix.trim_end_matches('.').to_owned(),
+            contact: Contact {
+                name: self.contact.name.clone(),
+                team: self.contact.team.clone(),
+                email: self.contact.email.clone(),
+                docs: self.contact.docs.clone(),
+                url: self
+                    .contact
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| public_url.to_owned()),
+                irc: self.contact.irc.clone(),
+            },
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod decide;
 mod ingest;
 mod jobs;
 mod operate;
+mod outbox;
 mod replay;
 mod run;
 mod services;

@@ -172,6 +172,16 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
                 stop.clone(),
             ));
         }
+        tasks.spawn(crate::outbox::run(
+            pool.clone(),
+            settings.bus.clone(),
+            crate::outbox::OutboxConfig {
+                batch: 100,
+                poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms),
+                retry_max: Duration::from_secs(settings.gating.publish_retry_max_seconds),
+            },
+            stop.clone(),
+        ));
         let services = crate::services::from_settings(&settings)?;
         let runner = settings.runner_config();
         let breakers = crate::jobs::breakers(&runner);

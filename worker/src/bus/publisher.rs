@@ -59,6 +59,14 @@ impl Publisher {
         Ok(())
     }
 
+    /// Publish topics as they are, without `bus.topic_prefix` in front (the
+    /// outbox holds full topics).
+    #[must_use]
+    pub fn without_topic_prefix(mut self) -> Self {
+        self.topic_prefix.clear();
+        self
+    }
+
     pub async fn close(self) {
         let _ = self.channel.close(200, "done".into()).await;
         let _ = self.connection.close(200, "done".into()).await;

@@ -241,7 +241,20 @@ async fn submit_testing_farm(
     match services.testing_farm.submit(&run.payload).await? {
         testing_farm::Submitted::Request { id } => {
             // The id first: a crash after this line never submits again.
-            store::flows::set_run_request(pool, run_id, &id).await?;
+            // A gating test's CI messages start from here: queued.
+            let mut tx = pool.begin().await?;
+            store::flows::set_run_request(&mut *tx, run_id, &id).await?;
+            if store::gating::is_gating_run(&mut *tx, run_id).await? {
+                store::events::insert_internal(
+                    &mut *tx,
+                    &format!("testing-farm-submitted:{id}"),
+                    typed::TOPIC_TF_SUBMITTED,
+                    &json!({"test_run_id": run_id, "request_id": id}),
+                    Source::Internal,
+                )
+                .await?;
+            }
+            tx.commit().await?;
             if let Some(now) = store::flows::run_to_submit(pool, run_id).await?
                 && (now.superseded || now.state != "new")
             {
@@ -358,20 +371,27 @@ async fn lookup_fact(pool: &store::PgPool, services: &Services, job: &ClaimedJob
             .and_then(Value::as_str)
             .ok_or_else(|| JobError::Permanent(format!("the fact's detail has no {name}")))
     };
-    let value = match get("kind")? {
-        "branch-exists" => {
+    let value: Value = match get("kind")? {
+        "branch-exists" => Value::Bool(
             services
                 .distgit
                 .branch_exists(get("project_url")?, get("branch")?)
-                .await?
-        }
-        "file-exists" => {
+                .await?,
+        ),
+        "file-exists" => Value::Bool(
             services
                 .distgit
                 .file_exists(get("project_url")?, get("sha")?, get("path")?)
-                .await?
+                .await?,
+        ),
+        "group-member" => Value::Bool(services.fas.is_member(get("user")?, get("group")?).await?),
+        "koji-build" => {
+            let build_id = detail
+                .get("build_id")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| JobError::Permanent("the fact's detail has no build_id".into()))?;
+            koji_build_fact(services, build_id).await?
         }
-        "group-member" => services.fas.is_member(get("user")?, get("group")?).await?,
         other => {
             return Err(JobError::Permanent(format!(
                 "unknown kind of fact {other:?}"
@@ -387,4 +407,29 @@ async fn lookup_fact(pool: &store::PgPool, services: &Services, job: &ClaimedJob
     )
     .await?;
     Ok(json!({"value": value}))
+}
+
+/// What Koji knows of an official build: its task, the task's target, its
+/// source (with the commit) and who built it; `false` if Koji has no such build.
+async fn koji_build_fact(services: &Services, build_id: i64) -> Result<Value, JobError> {
+    let Some(build) = services.koji.build(&build_id.to_string()).await? else {
+        return Ok(Value::Bool(false));
+    };
+    let task_id = build.get("task_id").and_then(Value::as_i64);
+    let mut source = build.get("source").and_then(Value::as_str).map(str::to_owned);
+    let mut target = None;
+    if let Some(task_id) = task_id
+        && let Some(task) = services.koji.task_info(task_id).await?
+    {
+        source = source.or_else(|| task.request.first().and_then(Value::as_str).map(str::to_owned));
+        target = task.request.get(1).and_then(Value::as_str).map(str::to_owned);
+    }
+    Ok(json!({
+        "build_id": build_id,
+        "task_id": task_id,
+        "nvr": build.get("nvr"),
+        "owner": build.get("owner_name"),
+        "source": source,
+        "target": target,
+    }))
 }
