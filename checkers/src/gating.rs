@@ -338,9 +338,10 @@ pub fn gating_request(
         }
     };
     let label = release_label(build.release);
-    let compose = naming::compose(&label, false).ok_or_else(|| PayloadError::UnsupportedBranch {
-        branch: label.clone(),
-    })?;
+    let compose =
+        naming::compose(&label, false).ok_or_else(|| PayloadError::UnsupportedBranch {
+            branch: label.clone(),
+        })?;
     let task_id = build.task_id.to_string();
 
     let mut tmt = Map::new();
@@ -350,7 +351,10 @@ pub fn gating_request(
         tmt.insert("name".to_owned(), json!(name));
     }
     let mut context = Map::new();
-    context.insert("distro".to_owned(), json!(naming::tmt_distro(&label, false)));
+    context.insert(
+        "distro".to_owned(),
+        json!(naming::tmt_distro(&label, false)),
+    );
     context.insert("arch".to_owned(), json!("x86_64"));
     context.insert("trigger".to_owned(), json!("build"));
     context.insert("initiator".to_owned(), json!("fedora-ci"));
@@ -418,10 +422,14 @@ impl CiResult {
 pub enum CiState {
     Queued,
     Running,
-    Complete { result: CiResult },
+    Complete {
+        result: CiResult,
+    },
     /// The test could not give a result: Testing Farm failed, refused the request, or never
     /// answered in time.
-    Error { reason: String },
+    Error {
+        reason: String,
+    },
 }
 
 impl CiState {

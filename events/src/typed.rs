@@ -760,12 +760,16 @@ fn bodhi<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Event, P
         .and_then(Value::as_object)
         .and_then(|u| text(u, "name"));
     let Some(list) = artifact.get("builds").and_then(Value::as_array) else {
-        return Err((reader.fail)("artifact.builds is missing or not a list".into()));
+        return Err((reader.fail)(
+            "artifact.builds is missing or not a list".into(),
+        ));
     };
     let mut builds = Vec::with_capacity(list.len());
     for (i, build) in list.iter().enumerate() {
         let Some(build) = build.as_object() else {
-            return Err((reader.fail)(format!("artifact.builds[{i}] is not an object")));
+            return Err((reader.fail)(format!(
+                "artifact.builds[{i}] is not an object"
+            )));
         };
         let nvr = text(build, "nvr")
             .ok_or_else(|| (reader.fail)(format!("artifact.builds[{i}].nvr is missing")))?;

@@ -93,7 +93,7 @@ pub(crate) async fn handle(
     match rules::may_retrigger(&comment.author, groups.as_deref()) {
         Check::Pass => {}
         Check::Unknown(fact) => {
-            common::wait_for(conn, d, HANDLER, subject, &fact, None).await?;
+            common::wait_for(conn, ctx, d, HANDLER, subject, &fact, None).await?;
             return Ok(());
         }
         Check::Skip(skip) => {

@@ -294,12 +294,25 @@ pub(crate) async fn prefetch_fact(
 /// makes the event be decided again.
 pub(crate) async fn wait_for(
     conn: &mut PgConnection,
+    ctx: &Context,
     d: &mut Decisions,
     handler: &'static str,
     subject: Option<String>,
     fact: &Fact,
     pipeline_id: Option<i64>,
 ) -> Result<(), sqlx::Error> {
+    flows::lock_fact(&mut *conn, &fact.key(), false).await?;
+    if known_fact(conn, ctx, fact).await?.is_some() {
+        // It arrived while this event was being decided: decide it again.
+        d.waiting(
+            handler,
+            subject,
+            format!("{} became known meanwhile; deciding again", fact.describe()),
+            pipeline_id,
+        );
+        d.woke(vec![d.event_id]);
+        return Ok(());
+    }
     jobs::enqueue(&mut *conn, &lookup_job(fact, Some(d.event_id))).await?;
     flows::wait_for_fact(&mut *conn, &fact.key(), d.event_id).await?;
     d.waiting(

@@ -291,6 +291,7 @@ async fn lookup_gave_up(
         .and_then(|detail| detail.get("kind"))
         .and_then(Value::as_str)
         == Some("branch-exists");
+    flows::lock_fact(&mut *conn, key, true).await?;
     let woken = flows::wake_waiting_events(&mut *conn, key).await?;
     if woken.is_empty() {
         d.skipped(

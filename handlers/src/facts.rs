@@ -14,6 +14,7 @@ pub(crate) async fn arrived(
     key: &str,
     value: &serde_json::Value,
 ) -> Result<(), sqlx::Error> {
+    flows::lock_fact(&mut *conn, key, true).await?;
     flows::store_fact(&mut *conn, key, value).await?;
     let woken = flows::wake_waiting_events(&mut *conn, key).await?;
     d.acted(

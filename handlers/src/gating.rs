@@ -10,9 +10,7 @@
 //! in the same transaction as the decision that makes them, with their
 //! message ids, and a publisher sends them in order.
 
-use checkers::gating::{
-    self, CiArtifact, CiMessage, CiState, GatingBuild, release_label,
-};
+use checkers::gating::{self, CiArtifact, CiMessage, CiState, GatingBuild, release_label};
 use checkers::naming::Release;
 use checkers::payload::{CustomSource, PayloadContext};
 use checkers::policy::TestName;
@@ -109,7 +107,14 @@ pub(crate) async fn update_ready(
     if waiting {
         return Ok(());
     }
-    let others: Vec<i64> = known.iter().map(|k| k.task_id).collect();
+    // The whole update goes along with each test, builds we do not test
+    // included: they are pushed together.
+    let mut others: Vec<i64> = known.iter().map(|k| k.task_id).collect();
+    for task in update.builds.iter().filter_map(|b| b.task_id) {
+        if !others.contains(&task) {
+            others.push(task);
+        }
+    }
     let (round, trigger) = if update.retrigger {
         (format!("retrigger:{}", d.event_id), "bodhi-retrigger")
     } else {
@@ -117,16 +122,7 @@ pub(crate) async fn update_ready(
     };
     for build in &known {
         decide_build(
-            conn,
-            ctx,
-            d,
-            update,
-            update_id,
-            release,
-            build,
-            &others,
-            &round,
-            trigger,
+            conn, ctx, d, update, update_id, release, build, &others, &round, trigger,
         )
         .await?;
     }
@@ -178,15 +174,8 @@ async fn know_build<'a>(
                     )));
                 }
                 None => {
-                    common::wait_for(
-                        conn,
-                        d,
-                        HANDLER,
-                        Some(build.nvr.clone()),
-                        &fact,
-                        None,
-                    )
-                    .await?;
+                    common::wait_for(conn, ctx, d, HANDLER, Some(build.nvr.clone()), &fact, None)
+                        .await?;
                     return Ok(Known::Waiting);
                 }
             }
@@ -315,7 +304,8 @@ async fn decide_build(
                     continue;
                 }
                 Check::Unknown(fact) => {
-                    common::wait_for(conn, d, HANDLER, subject, &fact, Some(pipeline_id)).await?;
+                    common::wait_for(conn, ctx, d, HANDLER, subject, &fact, Some(pipeline_id))
+                        .await?;
                     continue;
                 }
             }
@@ -495,8 +485,7 @@ async fn write_message(
     // The name recorded when the run was decided wins: a configuration
     // change must not rename a test halfway through.
     if let Some(recorded) = &run.test_case
-        && let [namespace @ .., kind, category] =
-            recorded.split('.').collect::<Vec<_>>().as_slice()
+        && let [namespace @ .., kind, category] = recorded.split('.').collect::<Vec<_>>().as_slice()
     {
         case.namespace = namespace.join(".");
         case.kind = (*kind).to_owned();

@@ -180,6 +180,7 @@ pub(crate) async fn handle(
         Check::Unknown(fact) => {
             common::wait_for(
                 conn,
+                ctx,
                 d,
                 HANDLER,
                 Some("ELN scratch build".into()),

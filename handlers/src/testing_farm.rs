@@ -77,7 +77,8 @@ pub(crate) async fn start_tests(
                     continue;
                 }
                 Check::Unknown(fact) => {
-                    common::wait_for(conn, d, HANDLER, subject, &fact, Some(pipeline.id)).await?;
+                    common::wait_for(conn, ctx, d, HANDLER, subject, &fact, Some(pipeline.id))
+                        .await?;
                     continue;
                 }
             }
@@ -296,11 +297,9 @@ pub(crate) async fn request_state(
             format!("recorded {}", request.state),
             Some(run.pipeline_id),
         );
-        if let Some(state) = checkers::gating::ci_state(
-            request.state,
-            request.result,
-            request.summary.as_deref(),
-        ) {
+        if let Some(state) =
+            checkers::gating::ci_state(request.state, request.result, request.summary.as_deref())
+        {
             crate::gating::run_changed(conn, ctx, d, run.id, state).await?;
         }
         return Ok(());

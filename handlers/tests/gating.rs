@@ -372,7 +372,12 @@ async fn every_build_goes_with_the_others_as_artifacts() {
         (1_854_854, 78_709_925, "gdb-11.1-5.fc34"),
         (1_854_860, 78_709_999, "binutils-2.37-10.fc34"),
     ] {
-        decide(&pool, &ctx, &official_build(build, task, nvr, "f34-candidate")).await;
+        decide(
+            &pool,
+            &ctx,
+            &official_build(build, task, nvr, "f34-candidate"),
+        )
+        .await;
     }
     fact(&pool, &ctx, &fmf(SHA, GDB), json!(true)).await;
     fact(
@@ -395,7 +400,10 @@ async fn every_build_goes_with_the_others_as_artifacts() {
     );
     let binutils_install = decided
         .iter()
-        .find(|r| r.1 == "installability" && r.5["environments"][0]["variables"]["KOJI_TASK_ID"] == "78709999")
+        .find(|r| {
+            r.1 == "installability"
+                && r.5["environments"][0]["variables"]["KOJI_TASK_ID"] == "78709999"
+        })
         .expect("binutils installability");
     assert_eq!(
         binutils_install.5["environments"][0]["artifacts"],
@@ -422,7 +430,10 @@ async fn updates_not_tested_say_why() {
     container["body"]["artifact"]["release"] = json!("F34C");
     for (message, phrase) in [
         (eln, "release not enabled: eln is eln"),
-        (oversize, "update too large: 21 builds, more than gating.max_builds (20)"),
+        (
+            oversize,
+            "update too large: 21 builds, more than gating.max_builds (20)",
+        ),
         (epel, "release not enabled: EPEL-9 is epel"),
         (container, "release not supported: \"F34C\""),
     ] {
@@ -430,7 +441,10 @@ async fn updates_not_tested_say_why() {
         let outcome = support::outcome(&pool, event).await;
         assert_eq!(outcome["status"], "skipped", "{outcome:#}");
         assert!(
-            outcome["reason"].as_str().unwrap_or_default().contains(phrase),
+            outcome["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(phrase),
             "{phrase}: {outcome:#}"
         );
     }

@@ -1,11 +1,13 @@
 //! What the Packit dashboard reads: Koji builds, Testing Farm runs, pipelines
 //! (Packit's "runs") and the pull requests of a project, each with the pull
-//! request and project it belongs to. Read-only; the API shapes the answers
-//! (docs/api.md).
+//! request or Bodhi update and the project it belongs to; and the Bodhi
+//! updates with their rounds of gating tests. Read-only; the API shapes the
+//! answers (docs/api.md).
 //!
 //! Lists are newest first (by id), as Packit Service orders them.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::PgExecutor;
 
 /// A Koji build with the pipeline, pull request and project it belongs to.
@@ -13,6 +15,9 @@ use sqlx::PgExecutor;
 pub struct KojiBuildRecord {
     pub id: i64,
     pub task_id: Option<i64>,
+    /// Koji's id of the build; official builds come with it.
+    pub build_id: Option<i64>,
+    pub nvr: Option<String>,
     pub scratch: bool,
     pub status: String,
     pub target: String,
@@ -27,6 +32,8 @@ pub struct KojiBuildRecord {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub error_message: Option<String>,
+    /// The build's pipeline; in [`koji_builds_of_pipelines`], the pipeline
+    /// asked for that holds or tests the build.
     pub pipeline_id: Option<i64>,
     pub pr_number: Option<i64>,
     pub project_url: Option<String>,
@@ -45,7 +52,7 @@ pub async fn koji_builds(
     sqlx::query_as!(
         KojiBuildRecord,
         r#"
-        SELECT b.id, b.task_id, b.scratch, b.status, b.target, b.branch,
+        SELECT b.id, b.task_id, b.build_id, b.nvr, b.scratch, b.status, b.target, b.branch,
                COALESCE(b.commit_sha, p.commit_sha) AS commit_sha, b.web_url, b.log_urls,
                COALESCE(b.submitted_at, b.created_at) AS "submitted_at!",
                b.started_at, b.finished_at, b.error_message, b.pipeline_id,
@@ -74,7 +81,7 @@ pub async fn koji_build(
     sqlx::query_as!(
         KojiBuildRecord,
         r#"
-        SELECT b.id, b.task_id, b.scratch, b.status, b.target, b.branch,
+        SELECT b.id, b.task_id, b.build_id, b.nvr, b.scratch, b.status, b.target, b.branch,
                COALESCE(b.commit_sha, p.commit_sha) AS commit_sha, b.web_url, b.log_urls,
                COALESCE(b.submitted_at, b.created_at) AS "submitted_at!",
                b.started_at, b.finished_at, b.error_message, b.pipeline_id,
@@ -92,7 +99,9 @@ pub async fn koji_build(
     .await
 }
 
-/// The Koji builds of these pipelines, oldest first.
+/// The Koji builds of these pipelines, oldest first: a pull request's
+/// scratch builds, and the official build an update's pipeline tests (one
+/// official build is in every round of its update, once per pipeline).
 pub async fn koji_builds_of_pipelines(
     executor: impl PgExecutor<'_>,
     pipeline_ids: &[i64],
@@ -100,23 +109,86 @@ pub async fn koji_builds_of_pipelines(
     sqlx::query_as!(
         KojiBuildRecord,
         r#"
-        SELECT b.id, b.task_id, b.scratch, b.status, b.target, b.branch,
+        SELECT b.id, b.task_id, b.build_id, b.nvr, b.scratch, b.status, b.target, b.branch,
                COALESCE(b.commit_sha, p.commit_sha) AS commit_sha, b.web_url, b.log_urls,
                COALESCE(b.submitted_at, b.created_at) AS "submitted_at!",
-               b.started_at, b.finished_at, b.error_message, b.pipeline_id,
+               b.started_at, b.finished_at, b.error_message, p.id AS "pipeline_id?",
                pr.number AS "pr_number?", pj.url AS "project_url?",
                pj.namespace AS "namespace?", pj.repo AS "repo?"
-        FROM koji_builds b
-        JOIN pipelines p ON p.id = b.pipeline_id
+        FROM pipelines p
+        JOIN koji_builds b ON b.pipeline_id = p.id OR b.id = p.koji_build_id
         LEFT JOIN pull_requests pr ON pr.id = p.pull_request_id
         LEFT JOIN projects pj ON pj.id = COALESCE(b.project_id, p.project_id)
-        WHERE b.pipeline_id = ANY($1)
-        ORDER BY b.id
+        WHERE p.id = ANY($1)
+        ORDER BY b.id, p.id
         "#,
         pipeline_ids,
     )
     .fetch_all(executor)
     .await
+}
+
+/// A Bodhi update as a build or test names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdateRef {
+    /// Bodhi's alias, e.g. `FEDORA-2021-53a7dfa185`.
+    pub alias: String,
+    pub url: Option<String>,
+    /// The release as Bodhi names it (`f34`).
+    pub release: Option<String>,
+}
+
+/// What a Koji build is part of: the updates that hold it, the pipelines
+/// it is in (a pull request's, or each round of testing of an update), and
+/// the test runs that tested it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuildLinks {
+    pub updates: Vec<UpdateRef>,
+    pub pipeline_ids: Vec<i64>,
+    pub test_run_ids: Vec<i64>,
+}
+
+pub async fn build_links(
+    executor: &mut sqlx::PgConnection,
+    id: i64,
+) -> Result<BuildLinks, sqlx::Error> {
+    let updates = sqlx::query_as!(
+        UpdateRef,
+        r#"
+        SELECT u.alias, u.url, u.release
+        FROM update_builds ub JOIN updates u ON u.id = ub.update_id
+        WHERE ub.koji_build_id = $1
+        ORDER BY u.id
+        "#,
+        id,
+    )
+    .fetch_all(&mut *executor)
+    .await?;
+    // Through update_builds, whose index finds an official build's rounds
+    // without reading every pipeline.
+    let row = sqlx::query!(
+        r#"
+        WITH runs AS (
+            SELECT pipeline_id AS id FROM koji_builds WHERE id = $1 AND pipeline_id IS NOT NULL
+            UNION
+            SELECT p.id FROM update_builds ub
+            JOIN pipelines p ON p.update_id = ub.update_id AND p.koji_build_id = ub.koji_build_id
+            WHERE ub.koji_build_id = $1
+        )
+        SELECT ARRAY(SELECT id FROM runs ORDER BY id) AS "pipeline_ids!",
+               ARRAY(SELECT t.id FROM test_runs t
+                     WHERE t.pipeline_id IN (SELECT id FROM runs) AND t.koji_build_id = $1
+                     ORDER BY t.id) AS "test_run_ids!"
+        "#,
+        id,
+    )
+    .fetch_one(&mut *executor)
+    .await?;
+    Ok(BuildLinks {
+        updates,
+        pipeline_ids: row.pipeline_ids,
+        test_run_ids: row.test_run_ids,
+    })
 }
 
 /// A Testing Farm run with the pipeline, pull request and project it belongs to.
@@ -138,6 +210,10 @@ pub struct TestRunRecord {
     pub pipeline_id: i64,
     pub commit_sha: String,
     pub pr_number: Option<i64>,
+    /// A gating run's test case (`fedora-ci.koji-build.tier0.functional`).
+    pub test_case: Option<String>,
+    /// The Bodhi update a gating run tests.
+    pub update_alias: Option<String>,
     pub project_url: String,
     pub namespace: String,
     pub repo: String,
@@ -156,11 +232,13 @@ pub async fn test_runs(
                t.result, t.artifacts_url,
                COALESCE(t.submitted_at, t.created_at) AS "submitted_at!",
                t.koji_build_id, t.pipeline_id, p.commit_sha,
-               pr.number AS "pr_number?", pj.url AS project_url, pj.namespace, pj.repo
+               pr.number AS "pr_number?", t.test_case, u.alias AS "update_alias?",
+               pj.url AS project_url, pj.namespace, pj.repo
         FROM test_runs t
         JOIN pipelines p ON p.id = t.pipeline_id
         JOIN projects pj ON pj.id = p.project_id
         LEFT JOIN pull_requests pr ON pr.id = p.pull_request_id
+        LEFT JOIN updates u ON u.id = p.update_id
         ORDER BY t.id DESC
         LIMIT $1 OFFSET $2
         "#,
@@ -182,11 +260,13 @@ pub async fn test_run(
                t.result, t.artifacts_url,
                COALESCE(t.submitted_at, t.created_at) AS "submitted_at!",
                t.koji_build_id, t.pipeline_id, p.commit_sha,
-               pr.number AS "pr_number?", pj.url AS project_url, pj.namespace, pj.repo
+               pr.number AS "pr_number?", t.test_case, u.alias AS "update_alias?",
+               pj.url AS project_url, pj.namespace, pj.repo
         FROM test_runs t
         JOIN pipelines p ON p.id = t.pipeline_id
         JOIN projects pj ON pj.id = p.project_id
         LEFT JOIN pull_requests pr ON pr.id = p.pull_request_id
+        LEFT JOIN updates u ON u.id = p.update_id
         WHERE t.id = $1
         "#,
         id,
@@ -207,11 +287,13 @@ pub async fn test_runs_of_pipelines(
                t.result, t.artifacts_url,
                COALESCE(t.submitted_at, t.created_at) AS "submitted_at!",
                t.koji_build_id, t.pipeline_id, p.commit_sha,
-               pr.number AS "pr_number?", pj.url AS project_url, pj.namespace, pj.repo
+               pr.number AS "pr_number?", t.test_case, u.alias AS "update_alias?",
+               pj.url AS project_url, pj.namespace, pj.repo
         FROM test_runs t
         JOIN pipelines p ON p.id = t.pipeline_id
         JOIN projects pj ON pj.id = p.project_id
         LEFT JOIN pull_requests pr ON pr.id = p.pull_request_id
+        LEFT JOIN updates u ON u.id = p.update_id
         WHERE t.pipeline_id = ANY($1)
         ORDER BY t.id
         "#,
@@ -221,17 +303,23 @@ pub async fn test_runs_of_pipelines(
     .await
 }
 
-/// A pipeline (Packit's "run") with its pull request and project.
+/// A pipeline (Packit's "run") with its pull request or update, and project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PipelineRecord {
     pub id: i64,
+    /// `pull-request` or `update`.
+    pub kind: String,
+    /// What made it: `pull_request`, `bodhi-update`, `bodhi-retrigger`.
+    pub trigger: String,
     pub commit_sha: String,
     pub state: String,
     pub created_at: DateTime<Utc>,
     pub pr_number: Option<i64>,
+    pub update_alias: Option<String>,
     pub project_url: String,
     pub namespace: String,
     pub repo: String,
+    /// Whether it has Koji builds: its own, or the official build it tests.
     pub has_builds: bool,
     pub has_test_runs: bool,
 }
@@ -245,13 +333,16 @@ pub async fn pipelines(
     sqlx::query_as!(
         PipelineRecord,
         r#"
-        SELECT p.id, p.commit_sha, p.state, p.created_at, pr.number AS "pr_number?",
+        SELECT p.id, p.kind, p.trigger, p.commit_sha, p.state, p.created_at,
+               pr.number AS "pr_number?", u.alias AS "update_alias?",
                pj.url AS project_url, pj.namespace, pj.repo,
-               EXISTS (SELECT 1 FROM koji_builds b WHERE b.pipeline_id = p.id) AS "has_builds!",
+               (p.koji_build_id IS NOT NULL
+                OR EXISTS (SELECT 1 FROM koji_builds b WHERE b.pipeline_id = p.id)) AS "has_builds!",
                EXISTS (SELECT 1 FROM test_runs t WHERE t.pipeline_id = p.id) AS "has_test_runs!"
         FROM pipelines p
         JOIN projects pj ON pj.id = p.project_id
         LEFT JOIN pull_requests pr ON pr.id = p.pull_request_id
+        LEFT JOIN updates u ON u.id = p.update_id
         ORDER BY p.id DESC
         LIMIT $1 OFFSET $2
         "#,
@@ -269,13 +360,16 @@ pub async fn pipeline(
     sqlx::query_as!(
         PipelineRecord,
         r#"
-        SELECT p.id, p.commit_sha, p.state, p.created_at, pr.number AS "pr_number?",
+        SELECT p.id, p.kind, p.trigger, p.commit_sha, p.state, p.created_at,
+               pr.number AS "pr_number?", u.alias AS "update_alias?",
                pj.url AS project_url, pj.namespace, pj.repo,
-               EXISTS (SELECT 1 FROM koji_builds b WHERE b.pipeline_id = p.id) AS "has_builds!",
+               (p.koji_build_id IS NOT NULL
+                OR EXISTS (SELECT 1 FROM koji_builds b WHERE b.pipeline_id = p.id)) AS "has_builds!",
                EXISTS (SELECT 1 FROM test_runs t WHERE t.pipeline_id = p.id) AS "has_test_runs!"
         FROM pipelines p
         JOIN projects pj ON pj.id = p.project_id
         LEFT JOIN pull_requests pr ON pr.id = p.pull_request_id
+        LEFT JOIN updates u ON u.id = p.update_id
         WHERE p.id = $1
         "#,
         id,
@@ -320,6 +414,182 @@ pub async fn project_pull_requests(
         repo,
         limit,
         offset,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// A Bodhi update whose builds were tested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateRecord {
+    pub id: i64,
+    pub alias: String,
+    pub release: Option<String>,
+    pub url: Option<String>,
+    /// When Bodhi first announced it to us.
+    pub created_at: DateTime<Utc>,
+    /// When Bodhi last announced it (a re-trigger, say).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A page of updates, newest first.
+pub async fn updates(
+    executor: impl PgExecutor<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<UpdateRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        UpdateRecord,
+        r#"
+        SELECT id, alias, release, url, created_at, updated_at FROM updates
+        ORDER BY id DESC
+        LIMIT $1 OFFSET $2
+        "#,
+        limit,
+        offset,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+pub async fn update(
+    executor: impl PgExecutor<'_>,
+    alias: &str,
+) -> Result<Option<UpdateRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        UpdateRecord,
+        r#"
+        SELECT id, alias, release, url, created_at, updated_at FROM updates
+        WHERE alias = $1
+        "#,
+        alias,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// An official build of an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateBuildRecord {
+    pub update_id: i64,
+    /// Our id of the build.
+    pub id: i64,
+    /// Koji's id of the build.
+    pub build_id: Option<i64>,
+    pub task_id: Option<i64>,
+    pub nvr: Option<String>,
+    pub commit_sha: Option<String>,
+    pub project_url: Option<String>,
+}
+
+/// The builds of these updates, in the order they were recorded.
+pub async fn builds_of_updates(
+    executor: impl PgExecutor<'_>,
+    update_ids: &[i64],
+) -> Result<Vec<UpdateBuildRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        UpdateBuildRecord,
+        r#"
+        SELECT ub.update_id, b.id, b.build_id, b.task_id, b.nvr, b.commit_sha,
+               pj.url AS "project_url?"
+        FROM update_builds ub
+        JOIN koji_builds b ON b.id = ub.koji_build_id
+        LEFT JOIN projects pj ON pj.id = b.project_id
+        WHERE ub.update_id = ANY($1)
+        ORDER BY ub.update_id, b.id
+        "#,
+        update_ids,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// One build of an update in one round of testing: an update's pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundRecord {
+    /// The pipeline's id.
+    pub id: i64,
+    pub update_id: i64,
+    /// Our id of the official build tested.
+    pub koji_build_id: Option<i64>,
+    pub nvr: Option<String>,
+    /// `bodhi-update` (the first announcement) or `bodhi-retrigger`.
+    pub trigger: String,
+    /// The release the build is tested on (`f34`, `rawhide`).
+    pub release: Option<String>,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The rounds of these updates, oldest first.
+pub async fn rounds_of_updates(
+    executor: impl PgExecutor<'_>,
+    update_ids: &[i64],
+) -> Result<Vec<RoundRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        RoundRecord,
+        r#"
+        SELECT p.id, p.update_id AS "update_id!", p.koji_build_id, b.nvr AS "nvr?", p.trigger,
+               p.release, p.state, p.created_at
+        FROM pipelines p
+        LEFT JOIN koji_builds b ON b.id = p.koji_build_id
+        WHERE p.update_id = ANY($1)
+        ORDER BY p.id
+        "#,
+        update_ids,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// A test run of an update's build, with how far its Fedora CI messages
+/// got to the bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GatingTestRecord {
+    pub id: i64,
+    pub pipeline_id: i64,
+    pub test_name: String,
+    pub test_case: Option<String>,
+    /// The Testing Farm request id, once Testing Farm accepted the request.
+    pub request_id: Option<String>,
+    /// new, queued, running, complete, error, canceled.
+    pub state: String,
+    pub result: Option<String>,
+    pub summary: Option<String>,
+    /// Testing Farm's artifacts page.
+    pub artifacts_url: Option<String>,
+    pub xunit_url: Option<String>,
+    pub superseded: bool,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its CI messages the broker confirmed.
+    pub messages_published: i64,
+    /// Its CI messages waiting in the outbox.
+    pub messages_pending: i64,
+}
+
+/// The test runs of these pipelines, oldest first, each with its CI
+/// messages counted.
+pub async fn gating_tests_of_pipelines(
+    executor: impl PgExecutor<'_>,
+    pipeline_ids: &[i64],
+) -> Result<Vec<GatingTestRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        GatingTestRecord,
+        r#"
+        SELECT t.id, t.pipeline_id, t.test_name, t.test_case, t.request_id, t.state, t.result,
+               t.summary, t.artifacts_url, t.xunit_url, t.superseded, t.created_at,
+               t.started_at, t.finished_at,
+               count(o.id) FILTER (WHERE o.published_at IS NOT NULL) AS "messages_published!",
+               count(o.id) FILTER (WHERE o.published_at IS NULL) AS "messages_pending!"
+        FROM test_runs t
+        LEFT JOIN outbox o ON o.test_run_id = t.id
+        WHERE t.pipeline_id = ANY($1)
+        GROUP BY t.id
+        ORDER BY t.id
+        "#,
+        pipeline_ids,
     )
     .fetch_all(executor)
     .await

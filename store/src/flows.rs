@@ -742,6 +742,35 @@ pub async fn store_fact(
 }
 
 /// Park an event until a fact arrives.
+/// Serialize waiting for a fact with its arrival: a decision that parks its
+/// event takes the key's lock shared, the fact's arrival takes it
+/// exclusively, each until its transaction ends. So an arrival that commits
+/// first is seen by the waiter's next read of the fact, and a waiter that
+/// commits first is seen by the arrival's wake-up: no event waits for a fact
+/// that is already known.
+pub async fn lock_fact(
+    executor: impl PgExecutor<'_>,
+    key: &str,
+    exclusive: bool,
+) -> Result<(), sqlx::Error> {
+    // Fact keys share the advisory lock space through a hash; a collision
+    // only makes two keys wait for each other.
+    if exclusive {
+        sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", key)
+            .execute(executor)
+            .await
+            .map(|_| ())
+    } else {
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 7))",
+            key
+        )
+        .execute(executor)
+        .await
+        .map(|_| ())
+    }
+}
+
 pub async fn wait_for_fact(
     executor: impl PgExecutor<'_>,
     key: &str,

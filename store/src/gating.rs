@@ -304,7 +304,10 @@ pub async fn set_xunit_url(
 }
 
 /// Whether a test run tests a build of an update (rather than a pull request).
-pub async fn is_gating_run(executor: impl PgExecutor<'_>, run_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn is_gating_run(
+    executor: impl PgExecutor<'_>,
+    run_id: i64,
+) -> Result<bool, sqlx::Error> {
     let kind = sqlx::query_scalar!(
         r#"
         SELECT pl.kind FROM test_runs r JOIN pipelines pl ON pl.id = r.pipeline_id

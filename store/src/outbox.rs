@@ -75,7 +75,10 @@ pub async fn try_lock_publisher(executor: impl PgExecutor<'_>) -> Result<bool, s
 }
 
 /// The oldest messages not yet published, in the order they were written.
-pub async fn pending(executor: impl PgExecutor<'_>, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
+pub async fn pending(
+    executor: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<Pending>, sqlx::Error> {
     sqlx::query_as!(
         Pending,
         r#"

@@ -1,6 +1,7 @@
 //! What the status page at `/` shows: queue depths, the inbox's backlog,
-//! the circuit breakers, the pipelines with their builds and tests, the
-//! latest events with their decisions, and the dead jobs.
+//! the outbox's backlog of Fedora CI messages, the circuit breakers, the
+//! pull requests' pipelines with their builds and tests, the updates' gating
+//! runs, the latest events with their decisions, and the dead jobs.
 //!
 //! The page refreshes itself every few seconds, so every list is bounded by
 //! a limit ([`Limits`]) and all of it is read in one short read-only
@@ -12,6 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgExecutor, PgPool};
 
+use crate::dashboard::GatingTestRecord;
+
 /// How much the page shows.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -22,6 +25,11 @@ pub struct Limits {
     pub pipelines: i64,
     /// At most this many pipelines in all.
     pub max_pipelines: i64,
+    /// The latest update runs (gating); runs with unfinished tests are shown
+    /// besides.
+    pub update_runs: i64,
+    /// At most this many update runs in all.
+    pub max_update_runs: i64,
     pub dead_jobs: i64,
     /// Breakers of runners that reported within this.
     pub breakers_recent: std::time::Duration,
@@ -33,6 +41,8 @@ impl Default for Limits {
             events: 30,
             pipelines: 10,
             max_pipelines: 50,
+            update_runs: 10,
+            max_update_runs: 50,
             dead_jobs: 20,
             breakers_recent: std::time::Duration::from_secs(120),
         }
@@ -45,9 +55,11 @@ pub struct Snapshot {
     pub inbox: Inbox,
     /// Events received in the last hour, by status.
     pub last_hour: Vec<StatusCount>,
+    pub outbox: OutboxStatus,
     pub queues: Vec<QueueDepth>,
     pub breakers: Vec<BreakerState>,
     pub pipelines: Vec<PipelineStatus>,
+    pub update_runs: Vec<UpdateRunStatus>,
     pub events: Vec<RecentEvent>,
     pub dead_jobs: Vec<DeadJob>,
 }
@@ -61,18 +73,22 @@ pub async fn snapshot(pool: &PgPool, limits: &Limits) -> Result<Snapshot, sqlx::
         .await?;
     let inbox = inbox(&mut *tx).await?;
     let last_hour = events_last_hour(&mut *tx).await?;
+    let outbox = outbox(&mut *tx).await?;
     let queues = queue_depths(&mut *tx).await?;
     let breakers = breakers(&mut *tx, limits.breakers_recent).await?;
     let pipelines = pipelines(&mut tx, limits.pipelines, limits.max_pipelines).await?;
+    let update_runs = update_runs(&mut tx, limits.update_runs, limits.max_update_runs).await?;
     let events = recent_events(&mut tx, limits.events).await?;
     let dead_jobs = dead_jobs(&mut *tx, limits.dead_jobs).await?;
     tx.commit().await?;
     Ok(Snapshot {
         inbox,
         last_hour,
+        outbox,
         queues,
         breakers,
         pipelines,
+        update_runs,
         events,
         dead_jobs,
     })
@@ -126,6 +142,43 @@ pub async fn events_last_hour(
         "#
     )
     .fetch_all(executor)
+    .await
+}
+
+/// The Fedora CI messages waiting to be published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxStatus {
+    /// Messages written and not confirmed by the broker yet.
+    pub waiting: i64,
+    /// When the oldest of them was written: how far behind the bus is.
+    pub oldest_waiting: Option<DateTime<Utc>>,
+    /// Why publishing the first in line failed last, if it did.
+    pub last_error: Option<String>,
+    /// How many times the first in line was tried.
+    pub attempts: Option<i32>,
+    /// When the broker last confirmed a message.
+    pub last_published: Option<DateTime<Utc>>,
+}
+
+/// The publisher takes messages in order and records a failure on the first
+/// in line, so that one's error is the publisher's current trouble.
+pub async fn outbox(executor: impl PgExecutor<'_>) -> Result<OutboxStatus, sqlx::Error> {
+    sqlx::query_as!(
+        OutboxStatus,
+        r#"
+        WITH first AS (
+            SELECT created_at, last_error, attempts FROM outbox
+            WHERE published_at IS NULL ORDER BY id LIMIT 1
+        )
+        SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS "waiting!",
+               (SELECT created_at FROM first) AS oldest_waiting,
+               (SELECT last_error FROM first) AS last_error,
+               (SELECT attempts FROM first) AS attempts,
+               (SELECT published_at FROM outbox WHERE published_at IS NOT NULL
+                ORDER BY id DESC LIMIT 1) AS last_published
+        "#
+    )
+    .fetch_one(executor)
     .await
 }
 
@@ -270,8 +323,9 @@ pub struct TestStatus {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// The latest `recent` pipelines and every pipeline with unfinished work (at
-/// most `max` in all), unfinished first, newest first.
+/// The latest `recent` pull-request pipelines and every one with unfinished
+/// work (at most `max` in all), unfinished first, newest first. Updates'
+/// pipelines are [`update_runs`].
 pub async fn pipelines(
     executor: &mut sqlx::PgConnection,
     recent: i64,
@@ -286,7 +340,7 @@ pub async fn pipelines(
             UNION
             SELECT pipeline_id FROM test_runs WHERE state IN ('new', 'queued', 'running')
         ), latest AS (
-            SELECT id FROM pipelines ORDER BY id DESC LIMIT $1
+            SELECT id FROM pipelines WHERE kind = 'pull-request' ORDER BY id DESC LIMIT $1
         )
         SELECT p.id AS "id!",
                proj.namespace || '/' || proj.repo AS "project!",
@@ -304,7 +358,8 @@ pub async fn pipelines(
         FROM pipelines p
         JOIN projects proj ON proj.id = p.project_id
         LEFT JOIN pull_requests pr ON pr.id = p.pull_request_id
-        WHERE p.id IN (SELECT pipeline_id FROM unfinished) OR p.id IN (SELECT id FROM latest)
+        WHERE p.kind = 'pull-request'
+          AND (p.id IN (SELECT pipeline_id FROM unfinished) OR p.id IN (SELECT id FROM latest))
         ORDER BY "running!" DESC, p.id DESC
         LIMIT $2
         "#,
@@ -380,6 +435,106 @@ pub async fn tests_of(
     )
     .fetch_all(executor)
     .await
+}
+
+/// One build of a Bodhi update in one round of testing, with its tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdateRunStatus {
+    /// The pipeline's id.
+    pub id: i64,
+    pub alias: String,
+    pub update_url: Option<String>,
+    pub nvr: Option<String>,
+    pub task_id: Option<i64>,
+    /// e.g. `rpms/gdb`.
+    pub project: String,
+    /// The release the build is tested on (`f34`, `rawhide`).
+    pub release: Option<String>,
+    pub commit_sha: String,
+    /// `bodhi-update` (the first round) or `bodhi-retrigger`.
+    pub trigger: String,
+    /// Whether a test of it has not finished.
+    pub running: bool,
+    pub created_at: DateTime<Utc>,
+    pub tests: Vec<GatingTestRecord>,
+}
+
+struct UpdateRunRow {
+    id: i64,
+    alias: String,
+    update_url: Option<String>,
+    nvr: Option<String>,
+    task_id: Option<i64>,
+    project: String,
+    release: Option<String>,
+    commit_sha: String,
+    trigger: String,
+    running: bool,
+    created_at: DateTime<Utc>,
+}
+
+/// The latest `recent` update runs and every one with unfinished tests (at
+/// most `max` in all), unfinished first, newest first.
+pub async fn update_runs(
+    executor: &mut sqlx::PgConnection,
+    recent: i64,
+    max: i64,
+) -> Result<Vec<UpdateRunStatus>, sqlx::Error> {
+    let rows = sqlx::query_as!(
+        UpdateRunRow,
+        r#"
+        WITH unfinished AS (
+            SELECT pipeline_id FROM test_runs WHERE state IN ('new', 'queued', 'running')
+        ), latest AS (
+            SELECT id FROM pipelines WHERE kind = 'update' ORDER BY id DESC LIMIT $1
+        )
+        SELECT p.id AS "id!",
+               u.alias AS "alias!",
+               u.url AS update_url,
+               b.nvr AS "nvr?",
+               b.task_id AS "task_id?",
+               proj.namespace || '/' || proj.repo AS "project!",
+               p.release,
+               p.commit_sha AS "commit_sha!",
+               p.trigger AS "trigger!",
+               (p.id IN (SELECT pipeline_id FROM unfinished)) AS "running!",
+               p.created_at AS "created_at!"
+        FROM pipelines p
+        JOIN updates u ON u.id = p.update_id
+        JOIN projects proj ON proj.id = p.project_id
+        LEFT JOIN koji_builds b ON b.id = p.koji_build_id
+        WHERE p.kind = 'update'
+          AND (p.id IN (SELECT pipeline_id FROM unfinished) OR p.id IN (SELECT id FROM latest))
+        ORDER BY "running!" DESC, p.id DESC
+        LIMIT $2
+        "#,
+        recent,
+        max,
+    )
+    .fetch_all(&mut *executor)
+    .await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut tests: HashMap<i64, Vec<GatingTestRecord>> = HashMap::new();
+    for test in crate::dashboard::gating_tests_of_pipelines(&mut *executor, &ids).await? {
+        tests.entry(test.pipeline_id).or_default().push(test);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| UpdateRunStatus {
+            tests: tests.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            alias: r.alias,
+            update_url: r.update_url,
+            nvr: r.nvr,
+            task_id: r.task_id,
+            project: r.project,
+            release: r.release,
+            commit_sha: r.commit_sha,
+            trigger: r.trigger,
+            running: r.running,
+            created_at: r.created_at,
+        })
+        .collect())
 }
 
 /// An event with its decisions.

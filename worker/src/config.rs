@@ -976,7 +976,11 @@ impl Gating {
                 })
                 .collect(),
             rawhide_release: self.rawhide_release.clone(),
-            tests: self.tests.iter().filter_map(|t| TestName::parse(t)).collect(),
+            tests: self
+                .tests
+                .iter()
+                .filter_map(|t| TestName::parse(t))
+                .collect(),
             test_cases,
             topic_prefix: self.topic_prefix.trim_end_matches('.').to_owned(),
             contact: Contact {

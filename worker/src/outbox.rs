@@ -46,12 +46,7 @@ enum PassError {
 }
 
 /// Publish until `stop`.
-pub async fn run(
-    pool: store::PgPool,
-    bus: Bus,
-    config: OutboxConfig,
-    stop: CancellationToken,
-) {
+pub async fn run(pool: store::PgPool, bus: Bus, config: OutboxConfig, stop: CancellationToken) {
     let mut listener = listen(&pool).await;
     let mut publisher: Option<Publisher> = None;
     let mut delay = Duration::from_millis(250);
@@ -61,7 +56,9 @@ pub async fn run(
             match Publisher::connect(&bus).await {
                 Ok(connected) => publisher = Some(connected.without_topic_prefix()),
                 Err(error) => {
-                    warn!(error = %format!("{error:#}"), retry_in = ?delay, "cannot connect to publish the outbox");
+                    let error = format!("{error:#}");
+                    warn!(%error, retry_in = ?delay, "cannot connect to publish the outbox");
+                    note_failure(&pool, &error).await;
                     pause(&mut delay, config.retry_max, &stop).await;
                     continue;
                 }
@@ -138,6 +135,17 @@ async fn pass(pool: &store::PgPool, publisher: &Publisher, batch: i64) -> Result
         info!(message_id = %message.message_id, topic = %message.topic, "published");
     }
     Ok(Pass::Published(pending.len()))
+}
+
+/// Say on the oldest waiting message why it waits (operators see it on the
+/// status page); nothing to do when none waits.
+async fn note_failure(pool: &store::PgPool, error: &str) {
+    if let Ok(pending) = store::outbox::pending(pool, 1).await
+        && let Some(first) = pending.first()
+        && let Err(db) = store::outbox::record_failure(pool, first.id, error).await
+    {
+        debug!(%db, "cannot record the publishing failure");
+    }
 }
 
 async fn pause(delay: &mut Duration, max: Duration, stop: &CancellationToken) {

@@ -3,7 +3,12 @@
 //! and their results with the stand-ins, and every endpoint is then compared
 //! with what Packit Service answers — the same fields, each of the JSON type
 //! Packit's code gives it — with Packit's pagination, `scratch` filter, 404s
-//! (and our 400s for bad parameters).
+//! (and our 400s for bad parameters). Our own fields beside Packit's are
+//! listed apart, so that every answer still has all of Packit's.
+//!
+//! A Bodhi update's gating runs go through the same service: its official
+//! build, its rounds and test runs, and their Fedora CI messages show in the
+//! same endpoints, and in `/api/updates`.
 
 mod support;
 
@@ -219,6 +224,80 @@ const PROJECT_PR_TEST: Fields = &[
     ("web_url", STR_NULL),
 ];
 
+// ------------------------------------------- our fields, beside Packit's
+
+/// In `GET /api/koji-builds` and `GET /api/koji-builds/{id}`.
+const OURS_KOJI_BUILD_LIST_ITEM: Fields = &[("build_id", INT_NULL), ("nvr", STR_NULL)];
+const OURS_KOJI_BUILD: Fields = &[
+    ("build_id", INT_NULL),
+    ("nvr", STR_NULL),
+    ("updates", ARR),
+    ("test_run_ids", ARR),
+];
+/// In `GET /api/testing-farm/results`.
+const OURS_TEST_RUN_LIST_ITEM: Fields = &[("test_case", STR_NULL), ("update_alias", STR_NULL)];
+/// In `GET /api/testing-farm/{id}`.
+const OURS_TEST_RUN: Fields = &[
+    ("test_case", STR_NULL),
+    ("update_alias", STR_NULL),
+    ("ci_messages", ARR),
+];
+/// In every run of `GET /api/runs`, `/api/runs/merged/{id}` and `/api/runs/{id}`.
+const OURS_RUN: Fields = &[
+    ("kind", STR),
+    ("pipeline_trigger", STR),
+    ("update_alias", STR_NULL),
+];
+/// The entries of `updates` of a Koji build.
+const BUILD_UPDATE: Fields = &[("alias", STR), ("url", STR_NULL), ("release", STR_NULL)];
+/// The entries of `ci_messages` of a Testing Farm run.
+const CI_MESSAGE: Fields = &[
+    ("message_id", STR),
+    ("topic", STR),
+    ("state", STR),
+    ("created_at", INT),
+    ("published_at", INT_NULL),
+    ("attempts", INT),
+    ("last_error", STR_NULL),
+];
+/// `GET /api/updates` and `GET /api/updates/{alias}`.
+const UPDATE: Fields = &[
+    ("alias", STR),
+    ("url", STR_NULL),
+    ("release", STR_NULL),
+    ("submitted_time", INT),
+    ("updated_time", INT),
+    ("builds", ARR),
+    ("rounds", ARR),
+];
+const UPDATE_BUILD: Fields = &[
+    ("packit_id", INT),
+    ("build_id", INT_NULL),
+    ("task_id", STR_NULL),
+    ("nvr", STR_NULL),
+    ("commit_sha", STR_NULL),
+    ("project_url", STR_NULL),
+];
+const UPDATE_ROUND: Fields = &[
+    ("run_id", INT),
+    ("trigger", STR),
+    ("koji_build_id", INT_NULL),
+    ("nvr", STR_NULL),
+    ("release", STR_NULL),
+    ("submitted_time", INT),
+    ("tests", ARR),
+];
+const UPDATE_TEST: Fields = &[
+    ("packit_id", INT),
+    ("test_name", STR),
+    ("test_case", STR_NULL),
+    ("state", STR),
+    ("result", STR_NULL),
+    ("web_url", STR_NULL),
+    ("messages_published", INT),
+    ("messages_pending", INT),
+];
+
 /// Koji build statuses: `BuildStatus` and the strings the Koji handlers set
 /// (packit_service/models.py).
 const KOJI_STATUSES: &[&str] = &[
@@ -261,7 +340,10 @@ fn assert_packit_shape(what: &str, object: &Value, fields: &[Fields]) {
         .flat_map(|f| f.iter().map(|(name, _)| *name))
         .collect();
     let actual: BTreeSet<&str> = object.keys().map(String::as_str).collect();
-    assert_eq!(actual, expected, "{what}: the fields differ from Packit's");
+    assert_eq!(
+        actual, expected,
+        "{what}: the fields differ from Packit's (and our extensions)"
+    );
     for (name, types) in fields.iter().flat_map(|f| f.iter()) {
         let value = &object[*name];
         assert!(
@@ -407,6 +489,117 @@ async fn drive_a_pull_request(stack: &Stack) -> Flow {
     }
 }
 
+/// The update of the real Bodhi message, its one build and the commit we
+/// give that build.
+const ALIAS: &str = "FEDORA-2021-53a7dfa185";
+const GDB_NVR: &str = "gdb-11.1-5.fc34";
+const GDB_BUILD: i64 = 1_854_854;
+const GDB_TASK: i64 = 78_709_925;
+const GDB_SHA: &str = "5b7e3a1d9f1c2e4b6a8d0c2e4f6a8b0d2c4e6f80";
+
+/// Koji's real COMPLETE message, as the official build of the update's gdb.
+fn gdb_built() -> Value {
+    let mut message = stack::message("buildsys.build.state.change-complete.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let body = &mut message["body"];
+    body["build_id"] = json!(GDB_BUILD);
+    body["task_id"] = json!(GDB_TASK);
+    body["name"] = json!("gdb");
+    body["version"] = json!("11.1");
+    body["release"] = json!("5.fc34");
+    body["owner"] = json!("kevinb");
+    body["request"] = json!([
+        format!("git+https://src.fedoraproject.org/rpms/gdb.git#{GDB_SHA}"),
+        "f34-candidate",
+        {}
+    ]);
+    message
+}
+
+/// The real Bodhi message: the update is ready for testing.
+fn update_ready() -> Value {
+    let mut message =
+        stack::message("bodhi.update.status.testing.koji-build-group.build.complete.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    message
+}
+
+/// The test runs of the update, by test name: (packit_id, request id).
+type GatingRuns = std::collections::BTreeMap<String, (i64, String)>;
+
+/// What the service knows after gdb's official build was recorded and its
+/// update tested: installability passed, rpminspect failed, rpmlint still
+/// running (gdb has no tmt plans, so no custom test), and every state's
+/// Fedora CI message published.
+async fn drive_an_update(stack: &Stack) -> GatingRuns {
+    let pool = stack.db.pool().await;
+    stack.publish(&gdb_built()).await;
+    wait_until(
+        Duration::from_secs(20),
+        "gdb's official build recorded",
+        || async {
+            let builds: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM koji_builds WHERE build_id = $1")
+                    .bind(GDB_BUILD)
+                    .fetch_one(&pool)
+                    .await
+                    .ok()?;
+            (builds == 1).then_some(())
+        },
+    )
+    .await;
+    stack.publish(&update_ready()).await;
+    let runs: GatingRuns = wait_until(
+        Duration::from_secs(30),
+        "three gating tests accepted by Testing Farm",
+        || async {
+            let rows: Vec<(String, i64, String)> = sqlx::query_as(
+                "SELECT test_name, id, request_id FROM test_runs WHERE request_id IS NOT NULL",
+            )
+            .fetch_all(&pool)
+            .await
+            .ok()?;
+            (rows.len() == 3).then(|| {
+                rows.into_iter()
+                    .map(|(name, id, request)| (name, (id, request)))
+                    .collect()
+            })
+        },
+    )
+    .await;
+    for (test, state, result) in [
+        ("installability", "complete", Some("passed")),
+        ("rpminspect", "complete", Some("failed")),
+        ("rpmlint", "running", None),
+    ] {
+        let (_, request) = &runs[test];
+        stack.testing_farm.set_state(
+            request,
+            state,
+            result,
+            result.map(|r| format!("tests {r}")).as_deref(),
+        );
+    }
+    // queued, running and complete for two tests; queued and running for one.
+    wait_until(
+        Duration::from_secs(60),
+        "the tests' eight CI messages published",
+        || async {
+            let (published, pending): (i64, i64) = sqlx::query_as(
+                "SELECT count(*) FILTER (WHERE published_at IS NOT NULL),
+                        count(*) FILTER (WHERE published_at IS NULL)
+                 FROM outbox",
+            )
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+            (published == 8 && pending == 0).then_some(())
+        },
+    )
+    .await;
+    runs
+}
+
 // -------------------------------------------------------------------- tests
 
 #[tokio::test(flavor = "multi_thread")]
@@ -422,7 +615,11 @@ async fn the_dashboard_reads_a_pull_request_as_from_packit() {
         assert_page(&builds, "koji-builds 1-10/*");
         assert_eq!(builds.list().len(), 2, "{}", builds.body);
         for item in builds.list() {
-            assert_packit_shape("koji-builds item", item, &[KOJI_BUILD_LIST_ITEM]);
+            assert_packit_shape(
+                "koji-builds item",
+                item,
+                &[KOJI_BUILD_LIST_ITEM, OURS_KOJI_BUILD_LIST_ITEM],
+            );
             assert!(KOJI_STATUSES.contains(&item["status"].as_str().unwrap_or("")));
         }
         let scratch = &builds.list()[0];
@@ -435,6 +632,11 @@ async fn the_dashboard_reads_a_pull_request_as_from_packit() {
         assert_eq!(scratch["project_url"], PROJECT_URL);
         assert_eq!(scratch["repo_namespace"], "rpms");
         assert_eq!(scratch["repo_name"], "optee_os");
+        assert_eq!(
+            scratch["build_id"],
+            Value::Null,
+            "Koji's build ids are official builds'"
+        );
         assert!(
             scratch["web_url"]
                 .as_str()
@@ -450,6 +652,13 @@ async fn the_dashboard_reads_a_pull_request_as_from_packit() {
         assert_eq!(official["task_id"], "80860894");
         assert_eq!(official["pr_id"], Value::Null);
         assert_eq!(official["repo_name"], "python-ogr");
+        assert_eq!(official["build_id"], 1_874_074);
+        assert!(
+            official["nvr"]
+                .as_str()
+                .is_some_and(|nvr| nvr.starts_with("python-ogr-")),
+            "{official}"
+        );
 
         // The scratch filter.
         let only_scratch = get(&stack, "/api/koji-builds?scratch=true").await;
@@ -464,7 +673,12 @@ async fn the_dashboard_reads_a_pull_request_as_from_packit() {
         let build_id = scratch["packit_id"].as_i64().expect("packit_id");
         let build = get(&stack, &format!("/api/koji-builds/{build_id}")).await;
         assert_eq!(build.status, StatusCode::OK);
-        assert_packit_shape("koji build", &build.body, &[KOJI_BUILD, PROJECT_INFO]);
+        assert_packit_shape(
+            "koji build",
+            &build.body,
+            &[KOJI_BUILD, PROJECT_INFO, OURS_KOJI_BUILD],
+        );
+        assert_eq!(build.body["updates"], json!([]));
         assert_eq!(build.body["commit_sha"], HEAD);
         assert_eq!(build.body["srpm_build_id"], Value::Null);
         assert_eq!(build.body["pr_id"], 2);
@@ -473,6 +687,12 @@ async fn the_dashboard_reads_a_pull_request_as_from_packit() {
         let run_ids = build.body["run_ids"].as_array().expect("run_ids").clone();
         assert_eq!(run_ids.len(), 1);
         let run_id = run_ids[0].as_i64().expect("a run id");
+        assert_eq!(
+            build.body["test_run_ids"].as_array().map(Vec::len),
+            Some(6),
+            "the six tests of the build: {}",
+            build.body
+        );
 
         // Testing Farm runs: six, the first request failed.
         let results = get(&stack, "/api/testing-farm/results").await;
@@ -480,7 +700,13 @@ async fn the_dashboard_reads_a_pull_request_as_from_packit() {
         assert_eq!(results.list().len(), 6);
         let mut statuses = Vec::new();
         for item in results.list() {
-            assert_packit_shape("testing-farm result", item, &[TEST_RUN_LIST_ITEM]);
+            assert_packit_shape(
+                "testing-farm result",
+                item,
+                &[TEST_RUN_LIST_ITEM, OURS_TEST_RUN_LIST_ITEM],
+            );
+            assert_eq!(item["test_case"], Value::Null, "{item}");
+            assert_eq!(item["update_alias"], Value::Null, "{item}");
             let status = item["status"].as_str().unwrap_or("");
             assert!(TEST_STATUSES.contains(&status), "{status}");
             statuses.push(status.to_owned());
@@ -513,7 +739,16 @@ async fn the_dashboard_reads_a_pull_request_as_from_packit() {
         let test_id = results.list()[0]["packit_id"].as_i64().expect("packit_id");
         let test = get(&stack, &format!("/api/testing-farm/{test_id}")).await;
         assert_eq!(test.status, StatusCode::OK);
-        assert_packit_shape("testing-farm run", &test.body, &[TEST_RUN, PROJECT_INFO]);
+        assert_packit_shape(
+            "testing-farm run",
+            &test.body,
+            &[TEST_RUN, PROJECT_INFO, OURS_TEST_RUN],
+        );
+        assert_eq!(
+            test.body["ci_messages"],
+            json!([]),
+            "pull requests' runs have none"
+        );
         assert_eq!(test.body["koji_build_ids"], json!([build_id]));
         assert_eq!(test.body["copr_build_ids"], json!([]));
         assert_eq!(test.body["run_ids"], json!([run_id]));
@@ -525,7 +760,10 @@ async fn the_dashboard_reads_a_pull_request_as_from_packit() {
         assert_page(&runs, "runs 1-10/*");
         assert_eq!(runs.list().len(), 1);
         let run = &runs.list()[0];
-        assert_packit_shape("run", run, &[RUN_LIST_ITEM]);
+        assert_packit_shape("run", run, &[RUN_LIST_ITEM, OURS_RUN]);
+        assert_eq!(run["kind"], "pull-request");
+        assert_eq!(run["pipeline_trigger"], "pull_request");
+        assert_eq!(run["update_alias"], Value::Null);
         assert_packit_shape("run trigger", &run["trigger"], &[PROJECT_INFO]);
         assert_eq!(run["merged_run_id"], run_id);
         assert_eq!(run["srpm"], Value::Null);
@@ -546,7 +784,7 @@ async fn the_dashboard_reads_a_pull_request_as_from_packit() {
 
         let one = get(&stack, &format!("/api/runs/{run_id}")).await;
         assert_eq!(one.status, StatusCode::OK);
-        assert_packit_shape("run detail", &one.body, &[RUN]);
+        assert_packit_shape("run detail", &one.body, &[RUN, OURS_RUN]);
         assert_packit_shape("run detail trigger", &one.body["trigger"], &[PROJECT_INFO]);
         assert_eq!(one.body["run_id"], run_id);
         assert_eq!(one.body["koji_build_group_id"], run_id);
@@ -654,6 +892,7 @@ async fn unknown_ids_are_404s_and_bad_parameters_400s() {
         for (path, range) in [
             ("/api/testing-farm/results", "test-results 1-10/*"),
             ("/api/runs?per_page=20&page=3", "runs 41-60/*"),
+            ("/api/updates?page=2", "updates 11-20/*"),
         ] {
             let answer = get(&stack, path).await;
             assert_page(&answer, range);
@@ -676,6 +915,7 @@ async fn unknown_ids_are_404s_and_bad_parameters_400s() {
             "/api/testing-farm/groups/424242",
             "/api/runs/424242",
             "/api/runs/merged/424242",
+            "/api/updates/FEDORA-2021-0000000000",
         ] {
             let answer = get(&stack, path).await;
             assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
@@ -689,6 +929,8 @@ async fn unknown_ids_are_404s_and_bad_parameters_400s() {
             ("/api/testing-farm/results?page=0", "page"),
             ("/api/runs?page=first", "page"),
             ("/api/runs?sort=id", "sort"),
+            ("/api/updates?per_page=1000", "per_page"),
+            ("/api/updates?release=f34", "release"),
             (
                 "/api/projects/src.fedoraproject.org/rpms/optee_os/prs?per_page=x",
                 "per_page",
@@ -717,6 +959,8 @@ async fn unknown_ids_are_404s_and_bad_parameters_400s() {
             "/api/runs/{id}",
             "/api/runs/merged/{id}",
             "/api/projects/{forge}/{namespace}/{repo}/prs",
+            "/api/updates",
+            "/api/updates/{alias}",
         ] {
             assert!(
                 paths[path]["get"].is_object(),
@@ -734,12 +978,257 @@ async fn unknown_ids_are_404s_and_bad_parameters_400s() {
             "TestRunListItem",
             "RunItem",
             "ProjectPullRequest",
+            "UpdateItem",
+            "CiMessageItem",
         ] {
             assert!(
                 schemas[schema].is_object(),
                 "{schema} in the OpenAPI document"
             );
         }
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_shows_beside_pull_requests() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let runs = drive_an_update(&stack).await;
+        let test_ids: Vec<i64> = runs.values().map(|(id, _)| *id).collect();
+
+        // The official build, with its commit, update and tests.
+        let official = get(&stack, "/api/koji-builds?scratch=false").await;
+        assert_page(&official, "koji-builds 1-10/*");
+        assert_eq!(official.list().len(), 1, "{}", official.body);
+        let item = &official.list()[0];
+        assert_packit_shape(
+            "official koji-builds item",
+            item,
+            &[KOJI_BUILD_LIST_ITEM, OURS_KOJI_BUILD_LIST_ITEM],
+        );
+        assert_eq!(item["scratch"], false);
+        assert_eq!(item["task_id"], GDB_TASK.to_string());
+        assert_eq!(item["build_id"], GDB_BUILD);
+        assert_eq!(item["nvr"], GDB_NVR);
+        assert_eq!(item["repo_name"], "gdb");
+        let build_id = item["packit_id"].as_i64().expect("packit_id");
+        let build = get(&stack, &format!("/api/koji-builds/{build_id}")).await;
+        assert_eq!(build.status, StatusCode::OK);
+        assert_packit_shape(
+            "official koji build",
+            &build.body,
+            &[KOJI_BUILD, PROJECT_INFO, OURS_KOJI_BUILD],
+        );
+        assert_eq!(build.body["commit_sha"], GDB_SHA);
+        assert_eq!(build.body["nvr"], GDB_NVR);
+        assert_eq!(build.body["build_id"], GDB_BUILD);
+        assert_eq!(build.body["pr_id"], Value::Null);
+        assert_eq!(
+            build.body["updates"],
+            json!([{
+                "alias": ALIAS,
+                "url": format!("https://bodhi.fedoraproject.org/updates/{ALIAS}"),
+                "release": "f34",
+            }])
+        );
+        for update in build.body["updates"].as_array().into_iter().flatten() {
+            assert_packit_shape("a build's update", update, &[BUILD_UPDATE]);
+        }
+        assert_eq!(build.body["test_run_ids"], json!(test_ids));
+        let run_ids = build.body["run_ids"].as_array().expect("run_ids").clone();
+        assert_eq!(run_ids.len(), 1, "one round of testing: {}", build.body);
+        let run_id = run_ids[0].as_i64().expect("a run id");
+
+        // The gating runs among the Testing Farm runs.
+        let results = get(&stack, "/api/testing-farm/results").await;
+        assert_page(&results, "test-results 1-10/*");
+        assert_eq!(results.list().len(), 3);
+        for item in results.list() {
+            assert_packit_shape(
+                "gating testing-farm result",
+                item,
+                &[TEST_RUN_LIST_ITEM, OURS_TEST_RUN_LIST_ITEM],
+            );
+            assert!(TEST_STATUSES.contains(&item["status"].as_str().unwrap_or("")));
+            assert_eq!(item["update_alias"], ALIAS);
+            assert_eq!(item["pr_id"], Value::Null);
+            assert_eq!(item["ref"], GDB_SHA);
+            assert_eq!(item["target"], "Fedora-34");
+            assert_eq!(item["repo_name"], "gdb");
+            assert!(
+                item["test_case"]
+                    .as_str()
+                    .is_some_and(|case| case.starts_with("fedora-ci.koji-build.")),
+                "{item}"
+            );
+        }
+
+        // One run with its CI messages, in order, all published.
+        let (installability, _) = runs["installability"];
+        let test = get(&stack, &format!("/api/testing-farm/{installability}")).await;
+        assert_eq!(test.status, StatusCode::OK);
+        assert_packit_shape(
+            "gating testing-farm run",
+            &test.body,
+            &[TEST_RUN, PROJECT_INFO, OURS_TEST_RUN],
+        );
+        assert_eq!(test.body["status"], "passed");
+        assert_eq!(
+            test.body["test_case"],
+            "fedora-ci.koji-build.installability.functional"
+        );
+        assert_eq!(test.body["update_alias"], ALIAS);
+        assert_eq!(test.body["koji_build_ids"], json!([build_id]));
+        assert_eq!(test.body["run_ids"], json!([run_id]));
+        let messages = test.body["ci_messages"].as_array().expect("ci_messages");
+        let states: Vec<&str> = messages
+            .iter()
+            .filter_map(|m| m["state"].as_str())
+            .collect();
+        assert_eq!(states, ["queued", "running", "complete"]);
+        for message in messages {
+            assert_packit_shape("ci message", message, &[CI_MESSAGE]);
+            assert_eq!(
+                message["topic"],
+                format!(
+                    "org.centos.prod.ci.koji-build.test.{}",
+                    message["state"].as_str().unwrap_or("")
+                )
+            );
+            assert!(
+                message["message_id"]
+                    .as_str()
+                    .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()),
+                "{message}"
+            );
+            assert!(message["published_at"].is_i64(), "published: {message}");
+            assert!(message["attempts"].as_i64().unwrap_or(0) >= 1, "{message}");
+            assert_eq!(message["last_error"], Value::Null);
+        }
+
+        // The round is a run, with the official build and the three tests.
+        let runs_list = get(&stack, "/api/runs").await;
+        assert_page(&runs_list, "runs 1-10/*");
+        assert_eq!(runs_list.list().len(), 1);
+        let run = &runs_list.list()[0];
+        assert_packit_shape("update run", run, &[RUN_LIST_ITEM, OURS_RUN]);
+        assert_packit_shape("update run trigger", &run["trigger"], &[PROJECT_INFO]);
+        assert_eq!(run["merged_run_id"], run_id);
+        assert_eq!(run["kind"], "update");
+        assert_eq!(run["pipeline_trigger"], "bodhi-update");
+        assert_eq!(run["update_alias"], ALIAS);
+        assert_eq!(run["trigger"]["pr_id"], Value::Null);
+        assert_eq!(
+            run["trigger"]["project_url"],
+            "https://src.fedoraproject.org/rpms/gdb"
+        );
+        assert_eq!(
+            run["koji"],
+            json!([{"packit_id": build_id, "target": "f34-candidate", "status": "success"}])
+        );
+        assert_eq!(run["test_run"].as_array().map(Vec::len), Some(3));
+        let one = get(&stack, &format!("/api/runs/{run_id}")).await;
+        assert_eq!(one.status, StatusCode::OK);
+        assert_packit_shape("update run detail", &one.body, &[RUN, OURS_RUN]);
+        assert_eq!(one.body["pipeline_trigger"], "bodhi-update");
+        assert_eq!(one.body["koji_build_group_id"], run_id);
+        assert_eq!(one.body["test_run_group_id"], run_id);
+        let koji_group = get(&stack, &format!("/api/koji-builds/groups/{run_id}")).await;
+        assert_eq!(koji_group.status, StatusCode::OK);
+        assert_eq!(koji_group.body["build_target_ids"], json!([build_id]));
+
+        // The update, with its build and its round.
+        let updates = get(&stack, "/api/updates").await;
+        assert_page(&updates, "updates 1-10/*");
+        assert_eq!(updates.list().len(), 1, "{}", updates.body);
+        let update = &updates.list()[0];
+        assert_packit_shape("update", update, &[UPDATE]);
+        assert_eq!(update["alias"], ALIAS);
+        assert_eq!(update["release"], "f34");
+        assert_eq!(
+            update["builds"],
+            json!([{
+                "packit_id": build_id, "build_id": GDB_BUILD, "task_id": GDB_TASK.to_string(),
+                "nvr": GDB_NVR, "commit_sha": GDB_SHA,
+                "project_url": "https://src.fedoraproject.org/rpms/gdb",
+            }])
+        );
+        for build in update["builds"].as_array().into_iter().flatten() {
+            assert_packit_shape("update build", build, &[UPDATE_BUILD]);
+        }
+        let rounds = update["rounds"].as_array().expect("rounds");
+        assert_eq!(rounds.len(), 1);
+        let round = &rounds[0];
+        assert_packit_shape("update round", round, &[UPDATE_ROUND]);
+        assert_eq!(round["run_id"], run_id);
+        assert_eq!(round["trigger"], "bodhi-update");
+        assert_eq!(round["koji_build_id"], build_id);
+        assert_eq!(round["nvr"], GDB_NVR);
+        assert_eq!(round["release"], "f34");
+        let tests = round["tests"].as_array().expect("tests");
+        let shown: Vec<(String, String, Value, i64, i64)> = tests
+            .iter()
+            .map(|t| {
+                assert_packit_shape("update test", t, &[UPDATE_TEST]);
+                (
+                    t["test_name"].as_str().unwrap_or_default().to_owned(),
+                    t["state"].as_str().unwrap_or_default().to_owned(),
+                    t["result"].clone(),
+                    t["messages_published"].as_i64().unwrap_or(-1),
+                    t["messages_pending"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "installability".into(),
+                    "complete".into(),
+                    json!("passed"),
+                    3,
+                    0
+                ),
+                (
+                    "rpminspect".into(),
+                    "complete".into(),
+                    json!("failed"),
+                    3,
+                    0
+                ),
+                ("rpmlint".into(), "running".into(), Value::Null, 2, 0),
+            ]
+        );
+        for t in tests {
+            let request = &runs[t["test_name"].as_str().unwrap_or_default()].1;
+            assert!(
+                t["web_url"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with(&format!("/artifacts/{request}"))),
+                "{t}"
+            );
+        }
+        let one = get(&stack, &format!("/api/updates/{ALIAS}")).await;
+        assert_eq!(one.status, StatusCode::OK);
+        assert_eq!(one.body, *update);
+        assert_eq!(
+            one.headers
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok()),
+            Some("*")
+        );
+        let unknown = get(&stack, "/api/updates/FEDORA-2021-unknown").await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert!(
+            unknown.body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("FEDORA-2021-unknown")),
+            "{}",
+            unknown.body
+        );
     })
     .await
     .expect("test timed out");

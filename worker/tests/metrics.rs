@@ -116,6 +116,14 @@ async fn every_family_shows_the_run() {
             text.contains("fedora_ci_breaker_open{service=\"testing-farm\"}"),
             "the breaker's state is shown"
         );
+        // The outbox's backlog, as of the scrape: a pull request writes no
+        // CI message, so nothing waits.
+        for gauge in [
+            "fedora_ci_outbox_waiting 0",
+            "fedora_ci_outbox_oldest_waiting_seconds 0",
+        ] {
+            assert!(text.lines().any(|line| line == gauge), "{gauge}:\n{text}");
+        }
     })
     .await
     .expect("test timed out");

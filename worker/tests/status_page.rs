@@ -1,8 +1,9 @@
 //! The status page at `/`, as a person sees it: during an end-to-end run (a
-//! fork's pull request built on Koji, its tests on Testing Farm, one test
-//! refused so that its job dies, dist-git failing so that its breaker
-//! opens), Debian's headless Chromium loads the page, and the test reads the
-//! DOM Chromium built and takes a screenshot.
+//! Bodhi update's official build tested, with its Fedora CI messages
+//! published; then a fork's pull request built on Koji, its tests on Testing
+//! Farm, one test refused so that its job dies, dist-git failing so that its
+//! breaker opens), Debian's headless Chromium loads the page, and the test
+//! reads the DOM Chromium built and takes a screenshot.
 //!
 //! Needs `chromium` (Debian's package; `scripts/test` installs it). Without
 //! it the test fails, saying so. Set `FCI_STATUS_SCREENSHOT=/path/page.png`
@@ -21,6 +22,8 @@ use support::wait_until;
 const TIMEOUT: Duration = Duration::from_secs(240);
 const HEAD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
 const FORK: &str = "fork/zbyszek/rpms/optee_os";
+const ALIAS: &str = "FEDORA-2021-53a7dfa185";
+const GDB_SHA: &str = "5b7e3a1d9f1c2e4b6a8d0c2e4f6a8b0d2c4e6f80";
 
 /// Flags as the machine's probe found Chromium needs them here: as root, on
 /// a closed network, with a profile of its own.
@@ -88,6 +91,29 @@ fn opened() -> Value {
     let mut message = stack::message("pagure.pull-request.new-fork.json");
     message["id"] = json!(uuid::Uuid::new_v4().to_string());
     message["body"]["pullrequest"]["commit_stop"] = json!(HEAD);
+    message
+}
+
+/// A test run of the update as the page must show it: test name, state,
+/// result, test case and how many CI messages it wrote.
+type GatingRow = (String, String, Option<String>, Option<String>, i64);
+
+/// Koji's real COMPLETE message, as the official build of the update's gdb.
+fn gdb_built() -> Value {
+    let mut message = stack::message("buildsys.build.state.change-complete.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let body = &mut message["body"];
+    body["build_id"] = json!(1_854_854);
+    body["task_id"] = json!(78_709_925);
+    body["name"] = json!("gdb");
+    body["version"] = json!("11.1");
+    body["release"] = json!("5.fc34");
+    body["owner"] = json!("kevinb");
+    body["request"] = json!([
+        format!("git+https://src.fedoraproject.org/rpms/gdb.git#{GDB_SHA}"),
+        "f34-candidate",
+        {}
+    ]);
     message
 }
 
@@ -166,6 +192,45 @@ async fn the_status_page_shows_a_run_in_chromium() {
             .await;
         let pool = stack.db.pool().await;
 
+        // First a Bodhi update: its official build's three tests (gdb has
+        // no tmt plans) are accepted by Testing Farm before the pull request
+        // comes, so that the request refused below is the pull request's.
+        stack.publish(&gdb_built()).await;
+        wait_until(Duration::from_secs(30), "gdb's official build", || async {
+            let builds: i64 = sqlx::query_scalar("SELECT count(*) FROM koji_builds")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            (builds == 1).then_some(())
+        })
+        .await;
+        let mut update =
+            stack::message("bodhi.update.status.testing.koji-build-group.build.complete.json");
+        update["id"] = json!(uuid::Uuid::new_v4().to_string());
+        stack.publish(&update).await;
+        let gating: Vec<(String, String)> = wait_until(
+            Duration::from_secs(30),
+            "the update's three tests accepted",
+            || async {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT test_name, request_id FROM test_runs
+                     WHERE request_id IS NOT NULL ORDER BY id",
+                )
+                .fetch_all(&pool)
+                .await
+                .ok()?;
+                (rows.len() == 3).then_some(rows)
+            },
+        )
+        .await;
+        let gating_request = |test: &str| {
+            gating
+                .iter()
+                .find(|(name, _)| name == test)
+                .map(|(_, request)| request.clone())
+                .unwrap_or_else(|| panic!("no {test} among {gating:?}"))
+        };
+
         // The pull request is built; its task runs and closes on Koji.
         let message = opened();
         stack.publish(&message).await;
@@ -175,43 +240,86 @@ async fn the_status_page_shows_a_run_in_chromium() {
         .await;
         // The first test request Testing Farm sees is refused: its job dies.
         stack.testing_farm.fail_next(1, 400);
-        stack.koji.set_task_state(task, KojiTaskState::Open, &["x86_64"]);
+        stack
+            .koji
+            .set_task_state(task, KojiTaskState::Open, &["x86_64"]);
         stack.publish_koji_task(task).await;
-        stack.koji.set_task_state(task, KojiTaskState::Closed, &["x86_64"]);
+        stack
+            .koji
+            .set_task_state(task, KojiTaskState::Closed, &["x86_64"]);
         stack.publish_koji_task(task).await;
-        wait_until(Duration::from_secs(60), "five tests accepted, one job dead", || async {
-            let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'dead'")
-                .fetch_one(&pool)
-                .await
-                .ok()?;
-            (stack.testing_farm.requests().len() >= 5 && dead == 1).then_some(())
-        })
+        wait_until(
+            Duration::from_secs(60),
+            "five tests accepted, one job dead",
+            || async {
+                let dead: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'dead'")
+                        .fetch_one(&pool)
+                        .await
+                        .ok()?;
+                (stack.testing_farm.requests().len() >= 3 + 5 && dead == 1).then_some(())
+            },
+        )
         .await;
 
         // dist-git goes down: the flags' jobs fail until its breaker opens.
-        // Testing Farm finishes two requests and runs a third.
+        // Testing Farm finishes two of the pull request's requests and runs
+        // a third; of the update's, it passes installability and runs
+        // rpmlint.
         stack.distgit.fail_next(1_000_000, 503);
-        let ids = stack.testing_farm.request_ids();
-        stack
+        let ids: Vec<String> = stack
             .testing_farm
-            .set_state(&ids[0], "complete", Some("passed"), Some("all tests passed"));
-        stack
-            .testing_farm
-            .set_state(&ids[1], "complete", Some("failed"), Some("1 test failed <oops>"));
+            .request_ids()
+            .into_iter()
+            .filter(|id| !gating.iter().any(|(_, request)| request == id))
+            .collect();
+        stack.testing_farm.set_state(
+            &ids[0],
+            "complete",
+            Some("passed"),
+            Some("all tests passed"),
+        );
+        stack.testing_farm.set_state(
+            &ids[1],
+            "complete",
+            Some("failed"),
+            Some("1 test failed <oops>"),
+        );
         stack.testing_farm.set_state(&ids[2], "running", None, None);
+        stack.testing_farm.set_state(
+            &gating_request("installability"),
+            "complete",
+            Some("passed"),
+            Some("all tests passed"),
+        );
+        stack
+            .testing_farm
+            .set_state(&gating_request("rpmlint"), "running", None, None);
+        // The update's CI messages: queued, running and complete of
+        // installability, queued and running of rpmlint, queued of
+        // rpminspect; all published.
         wait_until(
             Duration::from_secs(60),
-            "the tests' states recorded and dist-git's breaker open",
+            "the tests' states recorded, their CI messages published and dist-git's breaker open",
             || async {
-                let (complete, running, open): (i64, i64, i64) = sqlx::query_as(
-                    "SELECT (SELECT count(*) FROM test_runs WHERE state = 'complete'),
-                            (SELECT count(*) FROM test_runs WHERE state = 'running'),
-                            (SELECT count(*) FROM breakers WHERE queue = 'distgit' AND state = 'open')",
-                )
-                .fetch_one(&pool)
-                .await
-                .ok()?;
-                (complete == 2 && running == 1 && open == 1).then_some(())
+                let (complete, running, open, published, pending): (i64, i64, i64, i64, i64) =
+                    sqlx::query_as(
+                        "SELECT (SELECT count(*) FROM test_runs WHERE state = 'complete'),
+                                (SELECT count(*) FROM test_runs WHERE state = 'running'),
+                                (SELECT count(*) FROM breakers
+                                 WHERE queue = 'distgit' AND state = 'open'),
+                                (SELECT count(*) FROM outbox WHERE published_at IS NOT NULL),
+                                (SELECT count(*) FROM outbox WHERE published_at IS NULL)",
+                    )
+                    .fetch_one(&pool)
+                    .await
+                    .ok()?;
+                (complete == 2 + 1
+                    && running == 1 + 1
+                    && open == 1
+                    && published == 6
+                    && pending == 0)
+                    .then_some(())
             },
         )
         .await;
@@ -223,23 +331,35 @@ async fn the_status_page_shows_a_run_in_chromium() {
                 .fetch_one(&pool)
                 .await
                 .expect("the build's Koji link");
-        let runs: Vec<(String, String, Option<String>)> =
-            sqlx::query_as("SELECT test_name, state, result FROM test_runs ORDER BY id")
-                .fetch_all(&pool)
-                .await
-                .expect("test runs");
+        let runs: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT t.test_name, t.state, t.result FROM test_runs t
+             JOIN pipelines p ON p.id = t.pipeline_id
+             WHERE p.kind = 'pull-request' ORDER BY t.id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("test runs");
+        let update_runs: Vec<GatingRow> = sqlx::query_as(
+            "SELECT t.test_name, t.state, t.result, t.test_case,
+                        (SELECT count(*) FROM outbox o WHERE o.test_run_id = t.id)
+                 FROM test_runs t JOIN pipelines p ON p.id = t.pipeline_id
+                 WHERE p.kind = 'update' ORDER BY t.id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("the update's test runs");
+        assert_eq!(update_runs.len(), 3, "{update_runs:?}");
         assert_eq!(runs.len(), 6, "{runs:?}");
         assert_eq!(
             runs.iter().filter(|(_, state, _)| state == "error").count(),
             1,
             "the refused test ended as error: {runs:?}"
         );
-        let (dead_kind, dead_key, dead_error): (String, String, String) = sqlx::query_as(
-            "SELECT kind, dedup_key, last_error FROM jobs WHERE state = 'dead'",
-        )
-        .fetch_one(&pool)
-        .await
-        .expect("the dead job");
+        let (dead_kind, dead_key, dead_error): (String, String, String) =
+            sqlx::query_as("SELECT kind, dedup_key, last_error FROM jobs WHERE state = 'dead'")
+                .fetch_one(&pool)
+                .await
+                .expect("the dead job");
         let decision: String = sqlx::query_scalar(
             "SELECT d.reason FROM events e JOIN decisions d ON d.event_id = e.id
              WHERE e.message_id = $1 ORDER BY d.id LIMIT 1",
@@ -292,7 +412,10 @@ async fn the_status_page_shows_a_run_in_chromium() {
         let breakers = rows(section(&page, "breakers"));
         let distgit = row_of(&breakers, "distgit", "the breakers");
         assert_eq!(distgit[1], "open", "{distgit:?}");
-        assert!(distgit[2].ends_with("UTC"), "open until a time: {distgit:?}");
+        assert!(
+            distgit[2].ends_with("UTC"),
+            "open until a time: {distgit:?}"
+        );
         assert_eq!(row_of(&breakers, "koji", "the breakers")[1], "closed");
 
         // The build with its Koji task link, and the tests with their states.
@@ -302,7 +425,8 @@ async fn the_status_page_shows_a_run_in_chromium() {
             "the Koji task link {web_url}: {pipelines}"
         );
         assert!(
-            pipelines.contains(r#"href="https://src.fedoraproject.org/rpms/optee_os/pull-request/2""#),
+            pipelines
+                .contains(r#"href="https://src.fedoraproject.org/rpms/optee_os/pull-request/2""#),
             "the pull request's link: {pipelines}"
         );
         let jobs = rows(pipelines);
@@ -325,6 +449,58 @@ async fn the_status_page_shows_a_run_in_chromium() {
             "the summary, escaped and read back: {jobs:#?}"
         );
 
+        // The update's run: its alias linked to Bodhi, the build, the
+        // release and round, and each test with its state, its link and
+        // its CI messages.
+        let updates = section(&page, "updates");
+        assert!(
+            updates.contains(&format!(
+                r#"<a href="https://bodhi.fedoraproject.org/updates/{ALIAS}">{ALIAS}</a>"#
+            )),
+            "the update's link: {updates}"
+        );
+        let heading = text(updates);
+        for shown in [
+            "gdb-11.1-5.fc34",
+            " on f34 ",
+            "initial",
+            "Koji task 78709925",
+        ] {
+            assert!(heading.contains(shown), "{shown:?}: {heading}");
+        }
+        let tests = rows(updates);
+        for (name, state, result, case, messages) in &update_runs {
+            let row = row_of(&tests, name, "the update's run");
+            let shown = match result {
+                Some(result) if result != state => format!("{state} {result}"),
+                _ => state.clone(),
+            };
+            assert_eq!(row[1], shown, "{name}: {row:?}");
+            assert_eq!(row[3], format!("{messages} published"), "{name}: {row:?}");
+            let case = case.as_deref().expect("a gating run has a test case");
+            assert!(row[5].starts_with(case), "{name}: {row:?}");
+        }
+        assert_eq!(
+            row_of(&tests, "installability", "the update's run")[2],
+            "artifacts"
+        );
+        assert!(
+            !section(&page, "pipelines").contains(ALIAS),
+            "the update is not among the pull requests' pipelines"
+        );
+
+        // The outbox: nothing waits, and the last message went out.
+        let outbox = text(section(&page, "outbox"));
+        assert!(
+            outbox.contains("CI messages waiting to be published 0"),
+            "{outbox}"
+        );
+        assert!(
+            outbox.contains("Outbox lag (oldest waiting) none"),
+            "{outbox}"
+        );
+        assert!(outbox.contains(" ago"), "last published: {outbox}");
+
         // The run's events, with their decisions.
         let events = section(&page, "events");
         let event_rows = rows(events);
@@ -332,9 +508,15 @@ async fn the_status_page_shows_a_run_in_chromium() {
             .iter()
             .find(|r| r[1].contains(message["id"].as_str().expect("an id")))
             .unwrap_or_else(|| panic!("the pull request's event: {event_rows:#?}"));
-        assert!(pr_event[1].starts_with("pagure.pull-request.new"), "{pr_event:?}");
+        assert!(
+            pr_event[1].starts_with("pagure.pull-request.new"),
+            "{pr_event:?}"
+        );
         assert_eq!(pr_event[3], "processed", "{pr_event:?}");
-        assert!(pr_event[4].contains(&decision), "its decision {decision:?}: {pr_event:?}");
+        assert!(
+            pr_event[4].contains(&decision),
+            "its decision {decision:?}: {pr_event:?}"
+        );
         assert!(
             event_rows
                 .iter()
@@ -371,7 +553,11 @@ async fn the_status_page_shows_a_run_in_chromium() {
         .await;
         let png = std::fs::read(&shot).expect("Chromium wrote the screenshot");
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-        assert!(png.len() > 10_000, "a page, not a blank: {} bytes", png.len());
+        assert!(
+            png.len() > 10_000,
+            "a page, not a blank: {} bytes",
+            png.len()
+        );
         if let Some(keep) = std::env::var_os("FCI_STATUS_SCREENSHOT") {
             std::fs::copy(&shot, &keep).expect("copy the screenshot");
         }

@@ -322,6 +322,7 @@ async fn read(State(app): State<App>, Path(id): Path<String>) -> Response {
             "overall": stored.result,
             "summary": stored.summary,
             "xunit": null,
+            "xunit_url": finished.then(|| format!("{}/artifacts/{id}/results.xml", inner.base_url)),
         })
     });
     let run = (stored.state != "new").then(|| {

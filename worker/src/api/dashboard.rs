@@ -4,6 +4,12 @@
 //! `Content-Range: <kind> <first>-<last>/*`, times are epoch seconds, an
 //! unknown id is a 404 with `{"error": ...}`. docs/api.md maps every field to
 //! our records and names the Copr-only ones we answer with null or `[]`.
+//!
+//! Bodhi updates' gating runs are pipelines and test runs like a pull
+//! request's, so they show up in the same lists. What Packit has no field for
+//! (the NVR, the update, the test case, the CI messages) is added beside
+//! Packit's fields, never in place of one: docs/api.md lists these
+//! extensions.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -37,7 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .route_layer(axum::middleware::map_response(any_origin))
 }
 
-async fn any_origin(mut response: Response) -> Response {
+pub(super) async fn any_origin(mut response: Response) -> Response {
     response.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -132,7 +138,7 @@ fn build_branch_name(b: &KojiBuildRecord) -> Option<String> {
     }
 }
 
-fn epoch(time: DateTime<Utc>) -> i64 {
+pub(super) fn epoch(time: DateTime<Utc>) -> i64 {
     time.timestamp()
 }
 
@@ -183,7 +189,7 @@ fn test_target(t: &TestRunRecord) -> String {
 /// Packit's own `Content-Range`: first and last counted from 1 over the page
 /// asked for, however many items it has (`f"{kind} {first + 1}-{last}/*"`
 /// with `first, last = indices()` in `packit_service/service/api/`).
-fn packit_page<T: Serialize>(
+pub(super) fn packit_page<T: Serialize>(
     kind: &str,
     offset: i64,
     per_page: i64,
@@ -199,7 +205,10 @@ fn packit_page<T: Serialize>(
 }
 
 /// `page` and `per_page`, with nothing else but `extra`.
-fn page_params(params: &HashMap<String, String>, extra: &[&str]) -> Result<(i64, i64), ApiError> {
+pub(super) fn page_params(
+    params: &HashMap<String, String>,
+    extra: &[&str],
+) -> Result<(i64, i64), ApiError> {
     let mut allowed = vec!["page", "per_page"];
     allowed.extend_from_slice(extra);
     only_params(params, &allowed)?;
@@ -241,9 +250,14 @@ pub struct KojiBuildListItem {
     project_url: Option<String>,
     repo_namespace: Option<String>,
     repo_name: Option<String>,
+    /// Ours: Koji's build id; official builds have one, scratch builds none.
+    build_id: Option<i64>,
+    /// Ours: the build's name-version-release; known for official builds.
+    nvr: Option<String>,
 }
 
-/// Koji builds, newest first.
+/// Koji builds, newest first: our scratch builds and the official builds
+/// we recorded (from Koji's messages, or as builds of a Bodhi update).
 #[utoipa::path(get, path = "/api/koji-builds", tag = "dashboard",
     params(
         ("scratch" = Option<bool>, Query, description = "true: scratch builds only; false: official builds only"),
@@ -287,6 +301,8 @@ async fn list_koji_builds(
             project_url: b.project_url.clone(),
             repo_namespace: b.namespace.clone(),
             repo_name: b.repo.clone(),
+            build_id: b.build_id,
+            nvr: b.nvr.clone(),
         })
         .collect();
     Ok(packit_page("koji-builds", offset, per_page, items, false))
@@ -307,13 +323,33 @@ pub struct KojiBuildDetail {
     build_logs_urls: Option<BTreeMap<String, String>>,
     /// Always null: Fedora CI builds from dist-git, without an SRPM build of ours.
     srpm_build_id: Option<i64>,
-    /// The pipeline (run) of the build.
+    /// The runs (pipelines) of the build: a scratch build's pull-request
+    /// pipeline; an official build's rounds of gating tests.
     run_ids: Vec<i64>,
     /// Always null: we submit over the API, not with a command.
     build_submission_stdout: Option<String>,
     error_message: Option<String>,
     #[serde(flatten)]
     project: ProjectInfo,
+    /// Ours: Koji's build id; official builds have one, scratch builds none.
+    build_id: Option<i64>,
+    /// Ours: the build's name-version-release; known for official builds.
+    nvr: Option<String>,
+    /// Ours: the Bodhi updates that hold the build.
+    updates: Vec<BuildUpdate>,
+    /// Ours: the Testing Farm runs that tested the build (their packit_id).
+    test_run_ids: Vec<i64>,
+}
+
+/// A Bodhi update that holds a build.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BuildUpdate {
+    /// Bodhi's alias, e.g. `FEDORA-2021-53a7dfa185`.
+    alias: String,
+    /// The update's page on Bodhi.
+    url: Option<String>,
+    /// The release as Bodhi names it, e.g. `f34`.
+    release: Option<String>,
 }
 
 /// One Koji build.
@@ -331,6 +367,7 @@ async fn get_koji_build(
     let b = store::dashboard::koji_build(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("No info about build stored in DB"))?;
+    let links = store::dashboard::build_links(&mut *state.pool.acquire().await?, id).await?;
     Ok(Json(KojiBuildDetail {
         task_id: b.task_id.map(|t| t.to_string()),
         status: b.status.clone(),
@@ -343,10 +380,22 @@ async fn get_koji_build(
         web_url: koji_web_url(&state, &b),
         build_logs_urls: build_logs_urls(&b),
         srpm_build_id: None,
-        run_ids: b.pipeline_id.into_iter().collect(),
+        run_ids: links.pipeline_ids,
         build_submission_stdout: None,
         error_message: b.error_message.clone(),
         project: ProjectInfo::of_build(&b),
+        build_id: b.build_id,
+        nvr: b.nvr.clone(),
+        updates: links
+            .updates
+            .into_iter()
+            .map(|u| BuildUpdate {
+                alias: u.alias,
+                url: u.url,
+                release: u.release,
+            })
+            .collect(),
+        test_run_ids: links.test_run_ids,
     }))
 }
 
@@ -410,9 +459,15 @@ pub struct TestRunListItem {
     repo_namespace: Option<String>,
     repo_name: Option<String>,
     project_url: Option<String>,
+    /// Ours: the test case a gating run reports under, e.g.
+    /// `fedora-ci.koji-build.tier0.functional`; null for pull requests' runs.
+    test_case: Option<String>,
+    /// Ours: the Bodhi update a gating run tests; null for pull requests' runs.
+    update_alias: Option<String>,
 }
 
-/// Testing Farm runs, newest first.
+/// Testing Farm runs, newest first: pull requests' runs and Bodhi updates'
+/// gating runs alike.
 #[utoipa::path(get, path = "/api/testing-farm/results", tag = "dashboard",
     params(
         ("page" = Option<i64>, Query, description = "From 1, default 1"),
@@ -442,6 +497,8 @@ async fn list_test_runs(
             repo_namespace: Some(t.namespace.clone()),
             repo_name: Some(t.repo.clone()),
             project_url: Some(t.project_url.clone()),
+            test_case: t.test_case.clone(),
+            update_alias: t.update_alias.clone(),
         })
         .collect();
     Ok(packit_page("test-results", offset, per_page, items, false))
@@ -463,6 +520,32 @@ pub struct TestRunDetail {
     submitted_time: i64,
     #[serde(flatten)]
     project: ProjectInfo,
+    /// Ours: as in the list.
+    test_case: Option<String>,
+    /// Ours: as in the list.
+    update_alias: Option<String>,
+    /// Ours: the Fedora CI messages a gating run wrote for the bus, in the
+    /// order they are published; empty for pull requests' runs.
+    ci_messages: Vec<CiMessageItem>,
+}
+
+/// A Fedora CI message of a gating run, without its body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CiMessageItem {
+    /// The message id it is published with, a UUID.
+    message_id: String,
+    /// e.g. `org.centos.prod.ci.koji-build.test.complete`.
+    topic: String,
+    /// The topic's last word: queued, running, complete or error.
+    state: String,
+    /// When it was written, epoch seconds.
+    created_at: i64,
+    /// When the broker confirmed it, epoch seconds; null while it waits.
+    published_at: Option<i64>,
+    /// How many times publishing it was tried.
+    attempts: i32,
+    /// Why the last try failed, if it did.
+    last_error: Option<String>,
 }
 
 /// One Testing Farm run.
@@ -481,6 +564,7 @@ async fn get_test_run(
     let t = store::dashboard::test_run(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("No info about build stored in DB"))?;
+    let messages = store::outbox::of_test_run(&state.pool, id).await?;
     Ok(Json(TestRunDetail {
         pipeline_id: t.request_id.clone(),
         status: test_status(&t),
@@ -492,6 +576,20 @@ async fn get_test_run(
         run_ids: vec![t.pipeline_id],
         submitted_time: epoch(t.submitted_at),
         project: ProjectInfo::of_test_run(&t),
+        test_case: t.test_case.clone(),
+        update_alias: t.update_alias.clone(),
+        ci_messages: messages
+            .into_iter()
+            .map(|m| CiMessageItem {
+                message_id: m.message_id.to_string(),
+                state: m.topic.rsplit('.').next().unwrap_or_default().to_owned(),
+                topic: m.topic,
+                created_at: epoch(m.created_at),
+                published_at: m.published_at.map(epoch),
+                attempts: m.attempts,
+                last_error: m.last_error,
+            })
+            .collect(),
     }))
 }
 
@@ -572,6 +670,32 @@ pub struct RunItem {
     /// When the pipeline was created, epoch seconds.
     time_submitted: i64,
     trigger: ProjectInfo,
+    #[serde(flatten)]
+    pipeline: PipelineKind,
+}
+
+/// What kind of pipeline a run is, and what started it: our extension of a
+/// run, since Packit's `trigger` is the project info.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PipelineKind {
+    /// `pull-request` (a pull request's head commit) or `update` (one build
+    /// of a Bodhi update in one round of testing).
+    kind: String,
+    /// What started it: `pull_request`, or for an update `bodhi-update` (the
+    /// first round) or `bodhi-retrigger`.
+    pipeline_trigger: String,
+    /// The Bodhi update of an update's pipeline; null for pull requests.
+    update_alias: Option<String>,
+}
+
+impl PipelineKind {
+    fn of(p: &PipelineRecord) -> Self {
+        PipelineKind {
+            kind: p.kind.clone(),
+            pipeline_trigger: p.trigger.clone(),
+            update_alias: p.update_alias.clone(),
+        }
+    }
 }
 
 async fn run_items(
@@ -611,11 +735,13 @@ async fn run_items(
             vm_image_build: Vec::new(),
             time_submitted: epoch(p.created_at),
             trigger: ProjectInfo::of_pipeline(p),
+            pipeline: PipelineKind::of(p),
         })
         .collect())
 }
 
-/// Runs (our pipelines: one per pull-request head commit), newest first.
+/// Runs (our pipelines: one per pull-request head commit, and one per build
+/// of a Bodhi update per round of testing), newest first.
 #[utoipa::path(get, path = "/api/runs", tag = "dashboard",
     params(
         ("page" = Option<i64>, Query, description = "From 1, default 1"),
@@ -672,6 +798,8 @@ pub struct RunDetail {
     test_run_group_id: Option<i64>,
     /// Always null.
     bodhi_update_group_id: Option<i64>,
+    #[serde(flatten)]
+    pipeline: PipelineKind,
 }
 
 /// One run (pipeline).
@@ -697,6 +825,7 @@ async fn get_run(
         koji_build_group_id: p.has_builds.then_some(p.id),
         test_run_group_id: p.has_test_runs.then_some(p.id),
         bodhi_update_group_id: None,
+        pipeline: PipelineKind::of(&p),
     }))
 }
 

@@ -130,6 +130,13 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics::gauge!("fedora_ci_events_waiting").set(waiting as f64);
         metrics::gauge!("fedora_ci_events_oldest_waiting_seconds").set(oldest);
     }
+    if let Ok((waiting, oldest)) = store::outbox::backlog(&state.pool).await {
+        let age = oldest.map_or(0.0, |oldest| {
+            (chrono::Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        metrics::gauge!("fedora_ci_outbox_waiting").set(waiting as f64);
+        metrics::gauge!("fedora_ci_outbox_oldest_waiting_seconds").set(age);
+    }
     if let Ok(counts) = store::jobs::counts(&state.pool).await {
         for queue in crate::config::JOB_QUEUES {
             for job_state in ["pending", "running", "dead"] {

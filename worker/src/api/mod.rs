@@ -1,5 +1,6 @@
 //! The HTTP API (SPEC §4): health and readiness, the inbox with every
-//! decision, the endpoints the Packit dashboard reads, the Testing Farm
+//! decision, the endpoints the Packit dashboard reads, Bodhi updates with
+//! their gating runs, the Testing Farm
 //! webhook, operator actions behind the admin token, the status page at `/`,
 //! Prometheus metrics, and `/api/openapi.json`, generated from the handlers
 //! themselves.
@@ -8,6 +9,7 @@ mod admin;
 mod dashboard;
 mod inbox;
 mod status;
+mod updates;
 mod webhook;
 
 use std::collections::HashMap;
@@ -43,7 +45,7 @@ pub struct AppState {
 #[openapi(
     info(
         title = "fedora-ci-worker",
-        description = "Fedora CI for dist-git: events and their decisions, Koji builds, Testing Farm runs, pipelines, jobs."
+        description = "Fedora CI for dist-git: events and their decisions, Koji builds, Testing Farm runs, pipelines, Bodhi updates and their gating runs, jobs."
     ),
     components(schemas(ErrorBody)),
     modifiers(&AdminToken)
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> axum::Router {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(inbox::routes())
         .merge(dashboard::routes())
+        .merge(updates::routes())
         .merge(webhook::routes())
         .merge(admin::routes())
         .split_for_parts();

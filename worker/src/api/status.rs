@@ -1,7 +1,8 @@
 //! The status page at `/`, for the people who run Fedora CI, in the spirit
 //! of Zuul's: the queues' depths and breakers, the inbox's backlog, the
-//! pipelines with their builds and tests, the latest events with their
-//! decisions, and the dead jobs. Server-rendered HTML that refreshes itself
+//! outbox of Fedora CI messages, the pull requests' pipelines with their
+//! builds and tests, the Bodhi updates' gating runs, the latest events with
+//! their decisions, and the dead jobs. Server-rendered HTML that refreshes itself
 //! every 5 s; no script, no external asset. Every value is escaped by maud,
 //! and only `http(s)` URLs become links, since the URLs come from outside.
 
@@ -12,8 +13,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use store::dashboard::GatingTestRecord;
 use store::status::{
-    BreakerState, BuildStatus, DeadJob, Limits, PipelineStatus, RecentEvent, Snapshot, TestStatus,
+    BreakerState, BuildStatus, DeadJob, Limits, OutboxStatus, PipelineStatus, RecentEvent,
+    Snapshot, TestStatus, UpdateRunStatus,
 };
 
 use super::AppState;
@@ -111,9 +114,11 @@ pub fn render(snapshot: &Snapshot, limits: &Limits) -> Markup {
                 }
                 main {
                     (overview(snapshot))
+                    (outbox(&snapshot.outbox, now))
                     (queues(snapshot, now))
                     (breakers(&snapshot.breakers, limits, now))
                     (pipelines(&snapshot.pipelines, now))
+                    (update_runs(&snapshot.update_runs, now))
                     (events(&snapshot.events, now))
                     (dead_jobs(&snapshot.dead_jobs, now))
                 }
@@ -317,7 +322,7 @@ fn breakers(breakers: &[BreakerState], limits: &Limits, now: DateTime<Utc>) -> M
 fn pipelines(pipelines: &[PipelineStatus], now: DateTime<Utc>) -> Markup {
     html! {
         section #pipelines {
-            h2 { "Pipelines" span.small { " (unfinished ones first, then the latest)" } }
+            h2 { "Pull-request pipelines" span.small { " (unfinished ones first, then the latest)" } }
             @if pipelines.is_empty() {
                 p.muted { "No pipeline yet." }
             }
@@ -411,6 +416,142 @@ fn test_row(test: &TestStatus, now: DateTime<Utc>) -> Markup {
             }
             td.nw { (took(test.created_at, test.started_at, test.finished_at, now)) }
             td { @if let Some(summary) = &test.summary { (summary) } }
+        }
+    }
+}
+
+/// The Fedora CI messages of gating runs on their way to the bus: the
+/// publisher sends them in order, so a message that fails holds up the ones
+/// behind it, and its error is the one to read.
+fn outbox(outbox: &OutboxStatus, now: DateTime<Utc>) -> Markup {
+    html! {
+        section #outbox {
+            h2 { "Outbox" span.small { " (Fedora CI messages of update runs, published on the bus in order)" } }
+            div.tiles {
+                div.tile {
+                    span.muted { "CI messages waiting to be published" }
+                    b { (outbox.waiting) }
+                }
+                div.tile {
+                    span.muted { "Outbox lag (oldest waiting)" }
+                    @match outbox.oldest_waiting {
+                        Some(oldest) => b title=(absolute(oldest)) { (duration(now - oldest)) },
+                        None => b { "none" },
+                    }
+                }
+                div.tile {
+                    span.muted { "Last published" }
+                    @match outbox.last_published {
+                        Some(last) => b title=(absolute(last)) { (duration(now - last)) " ago" },
+                        None => b { "never" },
+                    }
+                }
+            }
+            @if let Some(error) = &outbox.last_error {
+                p.outbox-error {
+                    span.badge.bad { "failing" }
+                    " the first message in line, tried " (outbox.attempts.unwrap_or(0)) " times:"
+                }
+                pre { (truncate(error, ERROR_CHARS)) }
+            }
+        }
+    }
+}
+
+/// The round of testing an update's pipeline is, from what started it.
+fn round(trigger: &str) -> &'static str {
+    match trigger {
+        "bodhi-retrigger" => "re-trigger",
+        _ => "initial",
+    }
+}
+
+fn update_runs(runs: &[UpdateRunStatus], now: DateTime<Utc>) -> Markup {
+    html! {
+        section #updates {
+            h2 {
+                "Update runs (gating)"
+                span.small {
+                    " (one per build of a Bodhi update per round; unfinished ones first, then the latest; all in "
+                    a href="/api/updates" { "the updates API" } ")"
+                }
+            }
+            @if runs.is_empty() {
+                p.muted { "No update tested yet." }
+            }
+            @for run in runs {
+                div.pipeline.running[run.running] id=(format!("update-run-{}", run.id)) {
+                    div {
+                        (link(run.update_url.as_deref(), &run.alias))
+                        " " b title=(run.project) { (run.nvr.as_deref().unwrap_or("unknown build")) }
+                        @if let Some(release) = &run.release { " on " span.mono { (release) } }
+                        " · " span.badge { (round(&run.trigger)) }
+                        @if !run.commit_sha.is_empty() {
+                            " · " span.mono title=(run.commit_sha) { (short(&run.commit_sha)) }
+                        }
+                        " · "
+                        @if run.running { span.badge.run { "running" } } @else { span.badge { "finished" } }
+                        span.small.muted {
+                            @if let Some(task) = run.task_id { " Koji task " (task) " ·" }
+                            " " span title=(absolute(run.created_at)) {
+                                (duration(now - run.created_at)) " ago"
+                            }
+                        }
+                    }
+                    @if !run.tests.is_empty() {
+                        table.fixed {
+                            thead { tr {
+                                th.w12 { "Test" } th.w12 { "State" } th.w10 { "Link" }
+                                th.w10 { "CI messages" } th.w10 { "Time" } th { "Test case and summary" }
+                            } }
+                            tbody {
+                                @for test in &run.tests { (gating_test_row(test, now)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn gating_test_row(test: &GatingTestRecord, now: DateTime<Utc>) -> Markup {
+    html! {
+        tr.test {
+            td {
+                span.mono { (test.test_name) }
+                @if test.superseded { " " span.badge { "superseded" } }
+            }
+            td {
+                span.badge.(tone(&test.state)) { (test.state) }
+                @if let Some(result) = test.result.as_ref().filter(|r| **r != test.state) {
+                    " " span.badge.(tone(result)) { (result) }
+                }
+            }
+            td {
+                @if let Some(url) = test.artifacts_url.as_deref() {
+                    (link(Some(url), "artifacts"))
+                } @else if let Some(request) = &test.request_id {
+                    span.mono.small title=(request) { "request " (short(request)) }
+                } @else {
+                    span.muted { "not submitted" }
+                }
+            }
+            td.nw {
+                @if test.messages_published == 0 && test.messages_pending == 0 {
+                    span.muted { "none yet" }
+                } @else {
+                    (test.messages_published) " published"
+                    @if test.messages_pending > 0 {
+                        " " span.badge.warn { (test.messages_pending) " waiting" }
+                    }
+                }
+            }
+            td.nw { (took(test.created_at, test.started_at, test.finished_at, now)) }
+            td.brk {
+                @if let Some(case) = &test.test_case { span.mono.small { (case) } }
+                @if let Some(summary) = &test.summary { br; (summary) }
+            }
         }
     }
 }
@@ -657,6 +798,13 @@ mod tests {
                 status: "processed".into(),
                 count: 7,
             }],
+            outbox: OutboxStatus {
+                waiting: 4,
+                oldest_waiting: Some(at(13)),
+                last_error: Some(EVIL.into()),
+                attempts: Some(3),
+                last_published: Some(at(40)),
+            },
             queues: vec![QueueDepth {
                 queue: "testing-farm".into(),
                 due: 2,
@@ -719,6 +867,37 @@ mod tests {
                     created_at: at(70),
                     started_at: Some(at(80)),
                     finished_at: None,
+                }],
+            }],
+            update_runs: vec![UpdateRunStatus {
+                id: 2,
+                alias: EVIL.into(),
+                update_url: Some("javascript:alert(2)".into()),
+                nvr: Some("gdb-11.1-5.fc34".into()),
+                task_id: Some(78_709_925),
+                project: "rpms/gdb".into(),
+                release: Some("f34".into()),
+                commit_sha: "5b7e3a1d9f1c2e4b6a8d0c2e4f6a8b0d2c4e6f80".into(),
+                trigger: "bodhi-retrigger".into(),
+                running: true,
+                created_at: at(20),
+                tests: vec![GatingTestRecord {
+                    id: 7,
+                    pipeline_id: 2,
+                    test_name: "installability".into(),
+                    test_case: Some("fedora-ci.koji-build.installability.functional".into()),
+                    request_id: Some("r-7".into()),
+                    state: "complete".into(),
+                    result: Some("passed".into()),
+                    summary: Some(EVIL.into()),
+                    artifacts_url: Some("https://artifacts.example.org/r-7".into()),
+                    xunit_url: None,
+                    superseded: false,
+                    created_at: at(20),
+                    started_at: Some(at(30)),
+                    finished_at: Some(at(60)),
+                    messages_published: 2,
+                    messages_pending: 1,
                 }],
             }],
             events: vec![RecentEvent {
@@ -785,6 +964,21 @@ mod tests {
         assert!(page.contains("Koji task 42"));
         assert!(page.contains("running for 20 s"));
         assert!(page.contains("took 1 min"));
+    }
+
+    #[test]
+    fn the_page_shows_update_runs_and_the_outbox() {
+        let page = render(&snapshot(), &Limits::default()).into_string();
+        assert!(!page.contains("javascript:alert(2)"), "{page}");
+        assert!(page.contains("gdb-11.1-5.fc34"), "{page}");
+        assert!(page.contains(">re-trigger<"), "{page}");
+        assert!(page.contains("fedora-ci.koji-build.installability.functional"));
+        assert!(page.contains("2 published"), "{page}");
+        assert!(page.contains("1 waiting"), "{page}");
+        assert!(page.contains("tried 3 times"), "{page}");
+        // The outbox's lag: written at 13, now is 100.
+        assert!(page.contains("1 min 27 s"), "{page}");
+        assert_eq!(round("bodhi-update"), "initial");
     }
 
     #[test]

@@ -416,13 +416,25 @@ async fn koji_build_fact(services: &Services, build_id: i64) -> Result<Value, Jo
         return Ok(Value::Bool(false));
     };
     let task_id = build.get("task_id").and_then(Value::as_i64);
-    let mut source = build.get("source").and_then(Value::as_str).map(str::to_owned);
+    let mut source = build
+        .get("source")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let mut target = None;
     if let Some(task_id) = task_id
         && let Some(task) = services.koji.task_info(task_id).await?
     {
-        source = source.or_else(|| task.request.first().and_then(Value::as_str).map(str::to_owned));
-        target = task.request.get(1).and_then(Value::as_str).map(str::to_owned);
+        source = source.or_else(|| {
+            task.request
+                .first()
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        target = task
+            .request
+            .get(1)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
     }
     Ok(json!({
         "build_id": build_id,

@@ -24,7 +24,10 @@ pub const DISTGIT_TOKEN: &str = "distgit-secret-token";
 
 pub struct Stack {
     pub db: TestDb,
-    pub vhost: TestVhost,
+    /// The vhost of its own on the shared broker (none on a private broker).
+    pub vhost: Option<TestVhost>,
+    /// Where the service consumes and publishes.
+    pub amqp_url: String,
     pub koji: KojiHub,
     pub testing_farm: TestingFarmStandin,
     pub distgit: DistGitStandin,
@@ -34,11 +37,22 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Stack {
-        let db = fresh_database().await;
         let vhost = fresh_vhost();
+        let amqp_url = vhost.amqp_url.clone();
+        Self::start_with(Some(vhost), amqp_url).await
+    }
+
+    /// The stack on a broker of the test's own (a private node it may stop).
+    pub async fn start_on(amqp_url: &str) -> Stack {
+        Self::start_with(None, amqp_url.to_owned()).await
+    }
+
+    async fn start_with(vhost: Option<TestVhost>, amqp_url: String) -> Stack {
+        let db = fresh_database().await;
         Stack {
             db,
             vhost,
+            amqp_url,
             koji: KojiHub::start().await.expect("Koji stand-in"),
             testing_farm: TestingFarmStandin::start_with_token(TF_TOKEN)
                 .await
@@ -103,9 +117,12 @@ breaker_failures = 1000
 periodic_interval_seconds = 1
 testing_farm_poll_after_seconds = 1
 koji_poll_after_seconds = 2
+
+[gating]
+publish_retry_max_seconds = 2
 "##,
             db = self.db.url,
-            amqp = self.vhost.amqp_url,
+            amqp = self.amqp_url,
             port = self.port,
             tf = self.testing_farm.url(),
             distgit = self.distgit.url(),
@@ -137,7 +154,7 @@ koji_poll_after_seconds = 2
             .unwrap_or_else(|| serde_json::json!({}));
         let body = events::python_json_dumps(&message["body"]);
         publish_raw(
-            &self.vhost.amqp_url,
+            &self.amqp_url,
             topic,
             fm_properties(id, field_table(&headers)),
             body.as_bytes(),
