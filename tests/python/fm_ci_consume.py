@@ -2,10 +2,14 @@
 
 Binds a fresh exclusive queue to amq.topic with "org.centos.prod.ci.#", prints
 "ready", then decodes each delivery with fedora_messaging.message.get_message
-(the library's own decoding), validates the body against
-SCHEMA_DIR/<last three parts of the topic>.json with a draft-07 validator, and
-prints one JSON line per message, including the list of schema errors (empty
-when the body is valid).
+(the library's own decoding). The messages' headers name the class
+ci_messages.CIMessageV1 (PyPI ci-messages), which fedora-messaging finds by its
+entry point and which validates the body against
+SCHEMA_DIR/<last three parts of the topic>.json, as on a Fedora machine with
+the schemas installed; a body it refuses is printed with the reason in
+"decode_error". The body is also checked here with a draft-07 validator that
+checks formats too. One JSON line per message, with the class that decoded it
+and the list of schema errors (empty when the body is valid).
 
 Stops after COUNT messages. If nothing arrives for TIMEOUT_SECONDS (default
 120) it exits non-zero, except with COUNT 0, which means "print whatever
@@ -17,7 +21,9 @@ import json
 import os
 import sys
 
+import ci_messages.config
 import pika
+from fedora_messaging.exceptions import ValidationError
 from fedora_messaging.message import get_message
 from jsonschema import Draft7Validator
 
@@ -28,6 +34,8 @@ timeout = float(sys.argv[4]) if len(sys.argv) == 5 else 120.0
 if count < 0 or timeout <= 0:
     sys.exit("COUNT must be 0 or more and TIMEOUT_SECONDS more than 0")
 
+# Where CIMessageV1 reads its schemas (otherwise /usr/share/message-schemas/ci).
+ci_messages.config.CONFIG.set("main", "schemapath", os.path.abspath(schema_dir))
 validators = {}
 
 
@@ -66,16 +74,32 @@ for method, properties, body in channel.consume(queue, inactivity_timeout=timeou
         sys.exit(
             f"timed out: no message for {timeout:g} s after {received} of {count} messages"
         )
-    msg = get_message(method.routing_key, properties, body)
-    print(json.dumps({
-        "id": msg.id,
-        "topic": msg.topic,
-        "headers": msg._headers,
-        "body": msg.body,
-        "schema_errors": schema_errors(msg.topic, msg.body),
-        "delivery_mode": properties.delivery_mode,
-        "content_type": properties.content_type,
-    }), flush=True)
+    try:
+        msg = get_message(method.routing_key, properties, body)
+    except ValidationError as error:
+        decoded = json.loads(body)
+        print(json.dumps({
+            "id": properties.message_id,
+            "topic": method.routing_key,
+            "headers": properties.headers,
+            "body": decoded,
+            "decode_error": str(error),
+            "schema_errors": schema_errors(method.routing_key, decoded),
+            "delivery_mode": properties.delivery_mode,
+            "content_type": properties.content_type,
+        }), flush=True)
+    else:
+        print(json.dumps({
+            "id": msg.id,
+            "topic": msg.topic,
+            "headers": msg._headers,
+            "body": msg.body,
+            "class": f"{type(msg).__module__}.{type(msg).__name__}",
+            "summary": msg.summary,
+            "schema_errors": schema_errors(msg.topic, msg.body),
+            "delivery_mode": properties.delivery_mode,
+            "content_type": properties.content_type,
+        }), flush=True)
     channel.basic_ack(method.delivery_tag)
     received += 1
     if received == count:

@@ -30,13 +30,16 @@ const PUBLISHER_LOCK: i64 = 0x6663_695f_6f75_7462;
 fn python() -> String {
     let python = std::env::var("FCI_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let check = Command::new(&python)
-        .args(["-c", "import fedora_messaging, pika, jsonschema"])
+        .args([
+            "-c",
+            "import fedora_messaging, pika, jsonschema, ci_messages",
+        ])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
     assert!(
         check.status.success(),
-        "{python} has no fedora_messaging: run the tests with scripts/test, which installs it \
-         (or set FCI_TEST_PYTHON): {}",
+        "{python} lacks fedora_messaging or ci_messages: run the tests with scripts/test, which \
+         installs them (or set FCI_TEST_PYTHON): {}",
         String::from_utf8_lossy(&check.stderr)
     );
     python
@@ -197,6 +200,14 @@ async fn wait_for_outbox(
 fn assert_valid_and_in_order(messages: &[Value]) -> BTreeMap<String, Vec<String>> {
     let mut states: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for message in messages {
+        // Decoded by the class the headers name, which validated the body.
+        assert_eq!(
+            message["decode_error"],
+            Value::Null,
+            "ci_messages.CIMessageV1 refused {}: {message:#}",
+            message["topic"]
+        );
+        assert_eq!(message["class"], "ci_messages.schema.CIMessageV1");
         assert_eq!(
             message["schema_errors"],
             json!([]),
@@ -389,6 +400,11 @@ async fn the_real_update_is_tested_and_its_ci_messages_reach_a_fedora_messaging_
         assert_eq!(complete["body"]["artifact"]["nvr"], "gdb-11.1-5.fc34");
         assert_eq!(complete["body"]["artifact"]["issuer"], "kevinb");
         assert_eq!(complete["headers"]["fedora_messaging_schema"], "ci_messages.CIMessageV1");
+        // What a Fedora consumer (FMN, the datagrepper pages) shows of it.
+        assert_eq!(
+            complete["summary"],
+            "CI: installability test of koji-build gdb-11.1-5.fc34 finished"
+        );
         assert!(
             complete["body"]["run"]["url"]
                 .as_str()
