@@ -10,6 +10,15 @@
 //! acknowledging it. The run prints both rates, their ratio and the service's
 //! peak resident memory, and fails only if a message is lost or duplicated.
 //!
+//! Then the Python pipeline that does the same work the way Packit Service
+//! does (`bench/python/celery_ingest.py`): a fedora-messaging consumer hands
+//! each message to Celery on the same RabbitMQ, and a Celery worker records it
+//! in PostgreSQL, deduplicated. It reads the first `--python-messages` of a
+//! fourth queue (it is much slower, and a rate is a rate); the service's rate
+//! is printed as a multiple of its rate. It needs a Python with
+//! `fedora-messaging`, `celery` and `psycopg` (`--python`, or
+//! `$FCI_BENCH_PYTHON`; `scripts/bench` installs them in a virtualenv).
+//!
 //! ```text
 //! cargo build --release --bin fedora-ci-worker --bin ingest-bench
 //! target/release/ingest-bench                  # 100,000 messages
@@ -52,6 +61,12 @@ struct Args {
     /// Prefetch (unacknowledged messages in flight) for both consumers.
     #[arg(long, default_value_t = 1000)]
     prefetch: u16,
+    /// Messages the Python pipeline reads (smoke: 200).
+    #[arg(long, default_value_t = 20_000)]
+    python_messages: usize,
+    /// The Python with fedora-messaging, celery and psycopg.
+    #[arg(long, env = "FCI_BENCH_PYTHON", default_value = "python3")]
+    python: PathBuf,
     /// The service binary; default: `fedora-ci-worker` beside this program.
     #[arg(long, value_name = "PATH")]
     worker: Option<PathBuf>,
@@ -77,13 +92,16 @@ struct Args {
 const SERVICE_QUEUE: &str = "fedora-ci-worker";
 const BASELINE_QUEUE: &str = "bench-baseline";
 const BATCHED_QUEUE: &str = "bench-baseline-batched";
+const PYTHON_QUEUE: &str = "bench-python";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = Args::parse();
     if args.smoke {
         args.messages = 2_000;
+        args.python_messages = 200;
     }
+    args.python_messages = args.python_messages.min(args.messages);
     let worker = match &args.worker {
         Some(path) => path.clone(),
         None => std::env::current_exe()?
@@ -146,7 +164,7 @@ async fn measure(
         &log,
     )?;
     let publish_time = started.elapsed();
-    for queue in [BASELINE_QUEUE, BATCHED_QUEUE, SERVICE_QUEUE] {
+    for queue in [BASELINE_QUEUE, BATCHED_QUEUE, SERVICE_QUEUE, PYTHON_QUEUE] {
         let waiting = queue_depth(amqp_url, queue).await?;
         if waiting as usize != args.messages {
             bail!(
@@ -156,7 +174,7 @@ async fn measure(
         }
     }
     println!(
-        "published  {:>7} in {:>6.2} s  {:>8.0} msg/s  (fedora-ci-worker publish, confirmed, into three queues)",
+        "published  {:>7} in {:>6.2} s  {:>8.0} msg/s  (fedora-ci-worker publish, confirmed, into four queues)",
         args.messages,
         publish_time.as_secs_f64(),
         args.messages as f64 / publish_time.as_secs_f64()
@@ -206,7 +224,85 @@ async fn measure(
         service.peak_rss_kb as f64 / 1024.0,
         args.messages
     );
+
+    let python = python_pipeline(args, amqp_url, database)?;
+    let mut db = sqlx::PgConnection::connect(&database.url).await?;
+    let (rows, distinct): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT message_id) FROM python_inbox WHERE topic <> 'ready'",
+    )
+    .fetch_one(&mut db)
+    .await?;
+    db.close().await?;
+    if rows as usize != args.python_messages || distinct != rows {
+        bail!(
+            "the Python pipeline's table holds {rows} rows ({distinct} distinct ids) for {} messages",
+            args.python_messages
+        );
+    }
+    let python_rate = args.python_messages as f64 / python.seconds;
+    println!(
+        "python     {:>7} in {:>6.2} s  {:>8.0} msg/s  (fedora-messaging consumer -> Celery on RabbitMQ -> worker records in PostgreSQL, as Packit Service does; all consumed after {:.2} s)",
+        args.python_messages, python.seconds, python_rate, python.consumed_seconds
+    );
+    println!(
+        "ratio      {:.1}x the Python pipeline's rate (target: at least 10x)",
+        service_rate / python_rate
+    );
     Ok(())
+}
+
+struct PythonRun {
+    messages: usize,
+    seconds: f64,
+    consumed_seconds: f64,
+}
+
+/// `bench/python/celery_ingest.py` on the first `python_messages` of its
+/// queue (the caller checks the rows it wrote).
+fn python_pipeline(args: &Args, amqp_url: &str, database: &Database) -> anyhow::Result<PythonRun> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/celery_ingest.py");
+    let output = Command::new(&args.python)
+        .arg(&script)
+        .args([amqp_url, &database.url, PYTHON_QUEUE])
+        .arg(args.python_messages.to_string())
+        .arg(format!("--prefetch={}", args.prefetch))
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {}", args.python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "the Python pipeline failed ({}); it needs fedora-messaging, celery and psycopg in {} \
+             (scripts/bench installs them)",
+            output.status,
+            args.python.display()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .rfind(|line| line.starts_with('{'))
+        .context("the Python pipeline printed no result")?;
+    let value: serde_json::Value = serde_json::from_str(line)
+        .with_context(|| format!("the Python pipeline's result: {line}"))?;
+    let number = |key: &str| {
+        value[key]
+            .as_f64()
+            .with_context(|| format!("no {key} in the Python pipeline's result: {line}"))
+    };
+    let run = PythonRun {
+        messages: number("messages")? as usize,
+        seconds: number("seconds")?,
+        consumed_seconds: number("consumed_seconds")?,
+    };
+    if run.messages != args.python_messages {
+        bail!(
+            "the Python pipeline read {} messages, not {}",
+            run.messages,
+            args.python_messages
+        );
+    }
+    Ok(run)
 }
 
 /// Writes `count` messages as JSON Lines: the real messages of `data`, in
@@ -272,7 +368,7 @@ listen = "127.0.0.1:0"
 async fn declare_queues(amqp_url: &str) -> anyhow::Result<()> {
     let connection = connect(amqp_url).await?;
     let channel = connection.create_channel().await?;
-    for queue in [BASELINE_QUEUE, BATCHED_QUEUE, SERVICE_QUEUE] {
+    for queue in [BASELINE_QUEUE, BATCHED_QUEUE, SERVICE_QUEUE, PYTHON_QUEUE] {
         channel
             .queue_declare(
                 queue.into(),
