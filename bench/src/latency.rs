@@ -17,6 +17,11 @@
 //! this machine). The baseline, measured in the same run on the same broker:
 //! how long a message takes from publishing to a bare lapin consumer.
 //!
+//! The service's resident set is sampled every second meanwhile; the run
+//! prints the median of the second tenth of the run (after start-up) against
+//! the median of the last tenth. A long run (`--seconds 1800`) is the soak
+//! test of memory staying flat.
+//!
 //! ```text
 //! cargo build --release --bin fedora-ci-worker --bin latency-bench
 //! target/release/latency-bench               # 60 s at 100 events/s
@@ -221,9 +226,16 @@ rate_per_second = 0.0
     let mut next = Instant::now();
     let mut pr = 0u64;
     let mut ours = 0u64;
+    let pid = service.child.id();
+    let mut rss: Vec<u64> = Vec::new(); // kB, one a second
     for i in 0..events {
         tokio::time::sleep_until(next.into()).await;
         next += interval;
+        if i.is_multiple_of(args.rate.max(1))
+            && let Some(kb) = resident_kb(pid)
+        {
+            rss.push(kb);
+        }
         if !i.is_multiple_of(ours_every) {
             publish(&channel, &other(&noise, i)).await?;
             continue;
@@ -318,6 +330,22 @@ rate_per_second = 0.0
         "Koji CLOSED -> last Testing Farm request submitted",
         &to_tests,
     );
+    let tenth = (rss.len() / 10).max(1);
+    if rss.len() >= 3 {
+        let median = |part: &[u64]| {
+            let mut part = part.to_vec();
+            part.sort_unstable();
+            part[part.len() / 2] as f64 / 1024.0
+        };
+        let early = median(&rss[tenth..2 * tenth]);
+        let late = median(&rss[rss.len() - tenth..]);
+        println!(
+            "memory     resident set {early:.1} MB in the second tenth of the run, {late:.1} MB in the last ({:+.1}%), peak {:.1} MB; {} samples, one a second",
+            (late / early - 1.0) * 100.0,
+            rss.iter().max().copied().unwrap_or_default() as f64 / 1024.0,
+            rss.len()
+        );
+    }
     if to_build.len() < pr_sent.len() || to_tests.len() < closed_sent.len() {
         bail!(
             "not everything arrived: {} of {} builds, {} of {} test sets",
@@ -341,6 +369,15 @@ rate_per_second = 0.0
         }
     );
     Ok(())
+}
+
+/// The resident set (VmRSS) of a running process, in kB.
+fn resident_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {

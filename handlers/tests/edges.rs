@@ -213,3 +213,54 @@ async fn a_closed_pull_request_stops_its_pipeline() {
     assert_eq!((pr.as_str(), pipeline.as_str()), ("closed", "closed"));
     assert_eq!(support::outcome(&pool, event).await["status"], "processed");
 }
+
+/// A polling pass can enqueue thousands of reads at once: the work decided
+/// after it (submissions, and the reads Testing Farm's webhook asks for)
+/// still goes first.
+#[tokio::test(flavor = "multi_thread")]
+async fn periodic_polls_wait_behind_the_rest_of_their_queue() {
+    let pool = support::fresh_db().await;
+    // Ten polls, due ten minutes ago; then a submission and a webhook read.
+    for i in 0..10 {
+        sqlx::query(
+            "INSERT INTO jobs (kind, queue, dedup_key, payload, run_at)
+             VALUES ('fetch-testing-farm', 'testing-farm', $1, '{}', now() - interval '10 minutes')",
+        )
+        .bind(format!("fetch-testing-farm:request-{i}:queued:poll:7"))
+        .execute(&pool)
+        .await
+        .expect("poll");
+    }
+    sqlx::query(
+        "INSERT INTO jobs (kind, queue, dedup_key, payload, run_at)
+         VALUES ('poll-koji-task', 'koji', 'poll-koji-task:1:7', '{}', now() - interval '10 minutes'),
+                ('submit-scratch-build', 'koji', 'build:1', '{}', now()),
+                ('submit-testing-farm', 'testing-farm', 'submit:1', '{}', now()),
+                ('fetch-testing-farm', 'testing-farm', 'fetch-testing-farm:request-0:queued:0', '{}', now())",
+    )
+    .execute(&pool)
+    .await
+    .expect("jobs");
+    let lease = std::time::Duration::from_secs(60);
+    let claim = |queue: &'static str, limit: i64| {
+        let pool = pool.clone();
+        async move {
+            store::jobs::claim(&pool, queue, "test", lease, limit)
+                .await
+                .expect("claim")
+                .into_iter()
+                .map(|job| job.dedup_key)
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut first = claim("testing-farm", 2).await;
+    first.sort();
+    assert_eq!(
+        first,
+        ["fetch-testing-farm:request-0:queued:0", "submit:1"],
+        "the submission and the webhook's read come before older polls"
+    );
+    assert_eq!(claim("testing-farm", 20).await.len(), 10, "then the polls");
+    assert_eq!(claim("koji", 1).await, ["build:1"]);
+    assert_eq!(claim("koji", 1).await, ["poll-koji-task:1:7"]);
+}

@@ -201,7 +201,8 @@ pub struct ClaimedJob {
 
 /// Take up to `limit` jobs of a queue that are due, or whose runner's lease
 /// ran out (it was killed): they are `running`, leased to `runner` until
-/// `lease` from now. Other runners skip the rows this one holds.
+/// `lease` from now. Other runners skip the rows this one holds. Periodic
+/// polls (priority 1) come after every other due job of the queue.
 pub async fn claim(
     executor: impl PgExecutor<'_>,
     queue: &str,
@@ -220,7 +221,7 @@ pub async fn claim(
             WHERE queue = $1
               AND ((state = 'pending' AND run_at <= now())
                    OR (state = 'running' AND locked_until < now()))
-            ORDER BY run_at, id
+            ORDER BY priority, run_at, id
             LIMIT $4
             FOR UPDATE SKIP LOCKED
         )
