@@ -19,8 +19,9 @@
 //!
 //! The service's resident set is sampled every second meanwhile; the run
 //! prints the median of the second tenth of the run (after start-up) against
-//! the median of the last tenth. A long run (`--seconds 1800`) is the soak
-//! test of memory staying flat.
+//! the median of the last tenth. A long run with Testing Farm finishing the
+//! requests (`--seconds 900 --finish-after 60`) is the soak test of memory
+//! staying flat.
 //!
 //! ```text
 //! cargo build --release --bin fedora-ci-worker --bin latency-bench
@@ -71,6 +72,11 @@ struct Args {
     /// bus traffic.
     #[arg(long, default_value_t = 10)]
     ours: u64,
+    /// Testing Farm finishes each request this many seconds after it was
+    /// submitted (passed, with its webhook called); 0: never. A soak run
+    /// sets it, so that the work outstanding stays bounded as in Fedora.
+    #[arg(long, default_value_t = 0)]
+    finish_after: u64,
     /// A 5-second run that only checks that the benchmark still works.
     #[arg(long)]
     smoke: bool,
@@ -228,13 +234,33 @@ rate_per_second = 0.0
     let mut ours = 0u64;
     let pid = service.child.id();
     let mut rss: Vec<u64> = Vec::new(); // kB, one a second
+    let mut submitted: Vec<(Instant, String)> = Vec::new(); // Testing Farm requests, as seen
+    let mut finished = 0;
     for i in 0..events {
         tokio::time::sleep_until(next.into()).await;
         next += interval;
-        if i.is_multiple_of(args.rate.max(1))
-            && let Some(kb) = resident_kb(pid)
-        {
-            rss.push(kb);
+        if i.is_multiple_of(args.rate.max(1)) {
+            if let Some(kb) = resident_kb(pid) {
+                rss.push(kb);
+            }
+            if args.finish_after > 0 {
+                let now = Instant::now();
+                let ids = testing_farm.request_ids();
+                submitted.extend(ids.into_iter().skip(submitted.len()).map(|id| (now, id)));
+                let due = submitted[finished..]
+                    .iter()
+                    .take_while(|(seen, _)| {
+                        now.duration_since(*seen) >= Duration::from_secs(args.finish_after)
+                    })
+                    .count();
+                let batch = &submitted[finished..finished + due];
+                for (_, id) in batch {
+                    testing_farm.set_state(id, "complete", Some("passed"), Some("all passed"));
+                }
+                futures::future::join_all(batch.iter().map(|(_, id)| testing_farm.notify(id)))
+                    .await;
+                finished += due;
+            }
         }
         if !i.is_multiple_of(ours_every) {
             publish(&channel, &other(&noise, i)).await?;
@@ -303,12 +329,14 @@ rate_per_second = 0.0
     connection.close(200, "done".into()).await?;
 
     println!(
-        "latency benchmark: {} events in {:.1} s ({} events/s asked; {} pull requests opened, {} Koji CLOSED, the rest other bus traffic){}",
+        "latency benchmark: {} events in {:.1} s ({} events/s asked; {} pull requests opened, {} Koji CLOSED, the rest other bus traffic; {} Testing Farm requests finished {} s after submission){}",
         events,
         sending.as_secs_f64(),
         args.rate,
         pr_sent.len(),
         closed_sent.len(),
+        finished,
+        args.finish_after,
         if args.smoke {
             "; smoke run, the numbers mean nothing"
         } else {
