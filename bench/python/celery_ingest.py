@@ -96,7 +96,6 @@ def main():
         cwd=here, env=env, stdin=subprocess.DEVNULL,
     )
     try:
-        os.environ["CELERY_INGEST_BROKER"] = args.amqp_url
         app.conf.broker_url = args.amqp_url
         # The worker is ready when it has recorded a first task.
         app.send_task(TASK, args=[READY_ID, "ready", {}, {}])

@@ -115,3 +115,13 @@ fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A memory figure of a running process from `/proc/<pid>/status`, in kB:
+/// `VmRSS` (resident now) or `VmHWM` (peak resident).
+pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}

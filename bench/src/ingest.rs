@@ -515,7 +515,7 @@ async fn service(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let peak_rss_kb = peak_rss_kb(pid).unwrap_or(0);
+    let peak_rss_kb = common::proc_status_kb(pid, "VmHWM").unwrap_or(0);
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
@@ -546,15 +546,6 @@ async fn service(
         first_row: first_row.unwrap_or(elapsed),
         peak_rss_kb,
     })
-}
-
-/// The peak resident set (VmHWM) of a running process, in kB.
-fn peak_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn run_worker(worker: &Path, config: &Path, args: &[&str], log: &Path) -> anyhow::Result<()> {

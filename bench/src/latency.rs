@@ -240,7 +240,7 @@ rate_per_second = 0.0
         tokio::time::sleep_until(next.into()).await;
         next += interval;
         if i.is_multiple_of(args.rate.max(1)) {
-            if let Some(kb) = resident_kb(pid) {
+            if let Some(kb) = common::proc_status_kb(pid, "VmRSS") {
                 rss.push(kb);
             }
             if args.finish_after > 0 {
@@ -257,8 +257,16 @@ rate_per_second = 0.0
                 for (_, id) in batch {
                     testing_farm.set_state(id, "complete", Some("passed"), Some("all passed"));
                 }
-                futures::future::join_all(batch.iter().map(|(_, id)| testing_farm.notify(id)))
-                    .await;
+                for (status, (_, id)) in
+                    futures::future::join_all(batch.iter().map(|(_, id)| testing_farm.notify(id)))
+                        .await
+                        .into_iter()
+                        .zip(batch)
+                {
+                    if status != Ok(200) {
+                        bail!("the service's webhook answered {status:?} for request {id}");
+                    }
+                }
                 finished += due;
             }
         }
@@ -397,15 +405,6 @@ rate_per_second = 0.0
         }
     );
     Ok(())
-}
-
-/// The resident set (VmRSS) of a running process, in kB.
-fn resident_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {

@@ -220,23 +220,36 @@ async fn a_closed_pull_request_stops_its_pipeline() {
 #[tokio::test(flavor = "multi_thread")]
 async fn periodic_polls_wait_behind_the_rest_of_their_queue() {
     let pool = support::fresh_db().await;
-    // Ten polls, due ten minutes ago; then a submission and a webhook read.
-    for i in 0..10 {
-        sqlx::query(
-            "INSERT INTO jobs (kind, queue, dedup_key, payload, run_at)
-             VALUES ('fetch-testing-farm', 'testing-farm', $1, '{}', now() - interval '10 minutes')",
-        )
-        .bind(format!("fetch-testing-farm:request-{i}:queued:poll:7"))
+    let ctx = support::context();
+    tests_submitted(&pool, &ctx).await;
+    sqlx::query("UPDATE jobs SET state = 'done' WHERE state = 'pending'")
         .execute(&pool)
         .await
-        .expect("poll");
-    }
+        .expect("nothing else due");
+    sqlx::query("UPDATE koji_builds SET status = 'running' WHERE id = 1")
+        .execute(&pool)
+        .await
+        .expect("build running");
+    // The periodic pass's polls, due ten minutes ago; then a submission and
+    // a webhook read of each queue, due now.
+    let quiet = std::time::Duration::ZERO;
+    let reads = store::periodic::schedule_testing_farm_polls(&pool, quiet, 7)
+        .await
+        .expect("testing farm polls");
+    assert!(reads > 0, "no Testing Farm request to poll");
+    let polls = store::periodic::schedule_koji_polls(&pool, quiet, 7)
+        .await
+        .expect("koji polls");
+    assert_eq!(polls, 1);
+    sqlx::query("UPDATE jobs SET run_at = now() - interval '10 minutes' WHERE state = 'pending'")
+        .execute(&pool)
+        .await
+        .expect("backdated");
     sqlx::query(
         "INSERT INTO jobs (kind, queue, dedup_key, payload, run_at)
-         VALUES ('poll-koji-task', 'koji', 'poll-koji-task:1:7', '{}', now() - interval '10 minutes'),
-                ('submit-scratch-build', 'koji', 'build:1', '{}', now()),
-                ('submit-testing-farm', 'testing-farm', 'submit:1', '{}', now()),
-                ('fetch-testing-farm', 'testing-farm', 'fetch-testing-farm:request-0:queued:0', '{}', now())",
+         VALUES ('submit-scratch-build', 'koji', 'build:later', '{}', now()),
+                ('submit-testing-farm', 'testing-farm', 'submit:later', '{}', now()),
+                ('fetch-testing-farm', 'testing-farm', 'fetch-testing-farm:req-1:queued:0', '{}', now())",
     )
     .execute(&pool)
     .await
@@ -257,10 +270,14 @@ async fn periodic_polls_wait_behind_the_rest_of_their_queue() {
     first.sort();
     assert_eq!(
         first,
-        ["fetch-testing-farm:request-0:queued:0", "submit:1"],
+        ["fetch-testing-farm:req-1:queued:0", "submit:later"],
         "the submission and the webhook's read come before older polls"
     );
-    assert_eq!(claim("testing-farm", 20).await.len(), 10, "then the polls");
-    assert_eq!(claim("koji", 1).await, ["build:1"]);
-    assert_eq!(claim("koji", 1).await, ["poll-koji-task:1:7"]);
+    assert_eq!(
+        claim("testing-farm", 50).await.len() as u64,
+        reads,
+        "then the polls"
+    );
+    assert_eq!(claim("koji", 1).await, ["build:later"]);
+    assert_eq!(claim("koji", 1).await, ["poll-koji-task:777:7"]);
 }

@@ -6,6 +6,7 @@ use sqlx::PgExecutor;
 
 /// A read of every unfinished Testing Farm request not updated for
 /// `quiet`: webhooks are retried only for about 30 s, so some are lost.
+/// Polls have priority 1: they come after the rest of their queue.
 /// `bucket` (the current polling period) lets each request be read once per
 /// period, however many runners schedule. How many reads were scheduled.
 pub async fn schedule_testing_farm_polls(
@@ -15,11 +16,11 @@ pub async fn schedule_testing_farm_polls(
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query!(
         r#"
-        INSERT INTO jobs (kind, queue, dedup_key, payload, pipeline_id)
+        INSERT INTO jobs (kind, queue, dedup_key, payload, pipeline_id, priority)
         SELECT 'fetch-testing-farm', 'testing-farm',
                'fetch-testing-farm:' || request_id || ':' || state || ':poll:' || $2::int8,
                jsonb_build_object('request_id', request_id, 'test_run_id', id),
-               pipeline_id
+               pipeline_id, 1
         FROM test_runs
         WHERE request_id IS NOT NULL AND state IN ('new', 'queued', 'running')
           AND updated_at < now() - make_interval(secs => $1)
@@ -42,11 +43,11 @@ pub async fn schedule_koji_polls(
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query!(
         r#"
-        INSERT INTO jobs (kind, queue, dedup_key, payload, pipeline_id)
+        INSERT INTO jobs (kind, queue, dedup_key, payload, pipeline_id, priority)
         SELECT 'poll-koji-task', 'koji',
                'poll-koji-task:' || task_id || ':' || $2::int8,
                jsonb_build_object('task_id', task_id, 'koji_build_id', id),
-               pipeline_id
+               pipeline_id, 1
         FROM koji_builds
         WHERE task_id IS NOT NULL AND status IN ('pending', 'running')
           AND COALESCE(last_heard_at, submitted_at, created_at) < now() - make_interval(secs => $1)

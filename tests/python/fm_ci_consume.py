@@ -74,32 +74,29 @@ for method, properties, body in channel.consume(queue, inactivity_timeout=timeou
         sys.exit(
             f"timed out: no message for {timeout:g} s after {received} of {count} messages"
         )
+    line = {
+        "id": properties.message_id,
+        "topic": method.routing_key,
+        "headers": properties.headers,
+        "delivery_mode": properties.delivery_mode,
+        "content_type": properties.content_type,
+    }
     try:
         msg = get_message(method.routing_key, properties, body)
     except ValidationError as error:
-        decoded = json.loads(body)
-        print(json.dumps({
-            "id": properties.message_id,
-            "topic": method.routing_key,
-            "headers": properties.headers,
-            "body": decoded,
-            "decode_error": str(error),
-            "schema_errors": schema_errors(method.routing_key, decoded),
-            "delivery_mode": properties.delivery_mode,
-            "content_type": properties.content_type,
-        }), flush=True)
+        line["body"] = json.loads(body)
+        line["decode_error"] = str(error)
     else:
-        print(json.dumps({
-            "id": msg.id,
-            "topic": msg.topic,
-            "headers": msg._headers,
-            "body": msg.body,
-            "class": f"{type(msg).__module__}.{type(msg).__name__}",
-            "summary": msg.summary,
-            "schema_errors": schema_errors(msg.topic, msg.body),
-            "delivery_mode": properties.delivery_mode,
-            "content_type": properties.content_type,
-        }), flush=True)
+        line.update(
+            id=msg.id,
+            topic=msg.topic,
+            headers=msg._headers,
+            body=msg.body,
+            summary=msg.summary,
+        )
+        line["class"] = f"{type(msg).__module__}.{type(msg).__name__}"
+    line["schema_errors"] = schema_errors(line["topic"], line["body"])
+    print(json.dumps(line), flush=True)
     channel.basic_ack(method.delivery_tag)
     received += 1
     if received == count:
