@@ -284,13 +284,16 @@ async fn bare_loop(pool: &PgPool, batch: u32) -> anyhow::Result<Duration> {
     let started = Instant::now();
     loop {
         let mut tx = pool.begin().await?;
-        let events = store::events::claim_received(&mut *tx, i64::from(batch)).await?;
-        if events.is_empty() {
+        let claimed = store::events::claim_received(&mut *tx, i64::from(batch)).await?;
+        if claimed.is_empty() {
             tx.commit().await?;
             break;
         }
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in &events {
+        if let Some(event) = claimed.unreadable.first() {
+            bail!("event {}: {}", event.id, event.reason);
+        }
+        let mut outcomes = Vec::with_capacity(claimed.events.len());
+        for event in &claimed.events {
             if !event.body.as_ref().is_some_and(Value::is_object) {
                 bail!("event {} has no JSON object for a body", event.id);
             }

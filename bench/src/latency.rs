@@ -160,7 +160,7 @@ public_url = "http://127.0.0.1:{port}"
 [testing_farm]
 api_url = "{tf}"
 token = "tf-token"
-webhook_token = "webhook-token"
+webhook_token = "latency-bench-webhook-token"
 
 [distgit]
 api_url = "{distgit}"

@@ -3,6 +3,7 @@
 //! A project's identity is the URL the message names (SPEC §3), so URLs are normalised once,
 //! here, and compared as text everywhere else.
 
+use events::typed::is_pagure_name;
 use serde::{Deserialize, Serialize};
 
 use crate::rules::Skip;
@@ -62,7 +63,8 @@ impl ProjectRef {
         }
     }
 
-    /// The SCM URL Koji builds from: `git+<clone url>#<sha>`.
+    /// The SCM URL Koji builds from: `git+<clone url>#<sha>`. `sha` is a commit hash that was
+    /// checked when its message was read (`events::typed::CommitSha`).
     ///
     /// Packit Service builds the same URL for Fedora CI scratch builds, `forks/<user>/` included
     /// (`_repo_url_with_git_ref` in `packit_service/worker/handlers/distgit.py`).
@@ -76,7 +78,10 @@ impl ProjectRef {
 /// Accepts `<base>/<ns>/<repo>` and the fork forms `<base>/fork/<user>/<ns>/<repo>` (web) and
 /// `<base>/forks/<user>/<ns>/<repo>` (git), each with or without a trailing `.git` or `/`.
 /// Anything else, including projects of another Pagure instance that shares the bus
-/// (pagure.io), is [`Skip::NotOnDistGit`].
+/// (pagure.io), is [`Skip::NotOnDistGit`]. A URL of that shape whose namespace, repository or
+/// fork owner is not a valid Pagure name (`..`, `%2e`, a space, ...) is
+/// [`Skip::InvalidProjectName`]: the names become path segments of API URLs, Koji source URLs
+/// and flags, where `.` and `..` would silently name another project.
 pub fn parse_project_url(distgit_base: &str, url: &str) -> Result<ProjectRef, Skip> {
     let not_on_distgit = || Skip::NotOnDistGit {
         url: url.to_owned(),
@@ -97,6 +102,20 @@ pub fn parse_project_url(distgit_base: &str, url: &str) -> Result<ProjectRef, Sk
         [namespace, repo] => (None, *namespace, *repo),
         _ => return Err(not_on_distgit()),
     };
+    let names = [
+        ("fork owner", fork_owner),
+        ("namespace", Some(namespace)),
+        ("repository", Some(repo)),
+    ];
+    for (part, name) in names {
+        if let Some(name) = name.filter(|name| !is_pagure_name(name)) {
+            return Err(Skip::InvalidProjectName {
+                url: url.to_owned(),
+                part,
+                name: name.to_owned(),
+            });
+        }
+    }
     let project = ProjectRef {
         url: String::new(),
         forge: host_of(base),

@@ -34,6 +34,14 @@ pub enum Skip {
     ProjectNotEnabled { url: String },
     #[error("not on dist-git: {url} is not a dist-git project")]
     NotOnDistGit { url: String },
+    /// The names are quoted: they are what a forged message put there.
+    #[error("invalid project name: the {part} {name:?} in {url:?} is not a valid dist-git name")]
+    InvalidProjectName {
+        url: String,
+        /// `namespace`, `repository` or `fork owner`.
+        part: &'static str,
+        name: String,
+    },
     #[error("namespace not supported: Fedora CI runs on rpms/ and tests/, not {namespace}/")]
     NamespaceNotSupported { namespace: String },
     #[error("tests namespace: only custom tests run here, not the {work}")]
@@ -107,6 +115,7 @@ impl Skip {
             Skip::ProjectDisabled { .. } => "project_disabled",
             Skip::ProjectNotEnabled { .. } => "project_not_enabled",
             Skip::NotOnDistGit { .. } => "not_on_dist_git",
+            Skip::InvalidProjectName { .. } => "invalid_project_name",
             Skip::NamespaceNotSupported { .. } => "namespace_not_supported",
             Skip::OnlyCustomInTestsNamespace { .. } => "only_custom_in_tests_namespace",
             Skip::UnsupportedBranch { .. } => "unsupported_branch",

@@ -99,6 +99,127 @@ fn urls_that_are_not_dist_git_projects_are_skipped() {
 }
 
 #[test]
+fn real_package_names_are_valid() {
+    for (url, namespace, repo, owner) in [
+        (
+            "https://src.fedoraproject.org/rpms/libstdc++",
+            "rpms",
+            "libstdc++",
+            None,
+        ),
+        (
+            "https://src.fedoraproject.org/rpms/python3.12",
+            "rpms",
+            "python3.12",
+            None,
+        ),
+        (
+            "https://src.fedoraproject.org/rpms/perl-Test-Simple",
+            "rpms",
+            "perl-Test-Simple",
+            None,
+        ),
+        (
+            "https://src.fedoraproject.org/fork/a_b.c-d/rpms/optee_os.git",
+            "rpms",
+            "optee_os",
+            Some("a_b.c-d"),
+        ),
+    ] {
+        let project = parse_project_url(BASE, url).expect(url);
+        assert_eq!(
+            (
+                project.namespace.as_str(),
+                project.repo.as_str(),
+                project.fork_owner.as_deref()
+            ),
+            (namespace, repo, owner),
+            "{url}"
+        );
+    }
+}
+
+/// The `url` crate drops `.` and `..` path segments, so these would have put flags on another
+/// project (the review's L1): they are refused by name, before any URL is built.
+#[test]
+fn names_that_are_not_pagure_names_are_refused() {
+    let table = [
+        ("https://src.fedoraproject.org/rpms/..", "repository", ".."),
+        ("https://src.fedoraproject.org/rpms/.", "repository", "."),
+        (
+            "https://src.fedoraproject.org/rpms/...git",
+            "repository",
+            "..",
+        ),
+        ("https://src.fedoraproject.org/../bash", "namespace", ".."),
+        (
+            "https://src.fedoraproject.org/fork/../rpms/bash",
+            "fork owner",
+            "..",
+        ),
+        (
+            "https://src.fedoraproject.org/forks/./rpms/bash.git",
+            "fork owner",
+            ".",
+        ),
+        (
+            "https://src.fedoraproject.org/rpms/%2e%2e",
+            "repository",
+            "%2e%2e",
+        ),
+        (
+            "https://src.fedoraproject.org/rpms/a b",
+            "repository",
+            "a b",
+        ),
+        (
+            "https://src.fedoraproject.org/rpms/bash?x=1",
+            "repository",
+            "bash?x=1",
+        ),
+        (
+            "https://src.fedoraproject.org/rpms/bash#frag",
+            "repository",
+            "bash#frag",
+        ),
+        (
+            "https://src.fedoraproject.org/rpms/.\t.",
+            "repository",
+            ".\t.",
+        ),
+        (
+            "https://src.fedoraproject.org/rpms/-rf",
+            "repository",
+            "-rf",
+        ),
+        (
+            "https://src.fedoraproject.org/fork/al\nice/rpms/bash",
+            "fork owner",
+            "al\nice",
+        ),
+    ];
+    for (url, part, name) in table {
+        let skip = parse_project_url(BASE, url).expect_err(url);
+        assert_eq!(
+            skip,
+            Skip::InvalidProjectName {
+                url: url.to_owned(),
+                part,
+                name: name.to_owned(),
+            },
+            "{url:?}"
+        );
+        assert_eq!(skip.code(), "invalid_project_name");
+    }
+    assert_eq!(
+        parse_project_url(BASE, "https://src.fedoraproject.org/fork/../rpms/bash")
+            .expect_err("refused")
+            .to_string(),
+        "invalid project name: the fork owner \"..\" in \"https://src.fedoraproject.org/fork/../rpms/bash\" is not a valid dist-git name"
+    );
+}
+
+#[test]
 fn an_empty_base_matches_nothing() {
     assert!(parse_project_url("", "/rpms/foo").is_err());
     assert!(parse_project_url("  ", "https://src.fedoraproject.org/rpms/foo").is_err());

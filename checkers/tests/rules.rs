@@ -542,6 +542,11 @@ fn reasons_start_in_lower_case_and_codes_are_unique() {
         Skip::ProjectDisabled { url: FOO.into() },
         Skip::ProjectNotEnabled { url: FOO.into() },
         Skip::NotOnDistGit { url: FOO.into() },
+        Skip::InvalidProjectName {
+            url: "https://src.fedoraproject.org/rpms/..".into(),
+            part: "repository",
+            name: "..".into(),
+        },
         Skip::NamespaceNotSupported {
             namespace: "container".into(),
         },

@@ -19,6 +19,7 @@
 //!   the form fields for `EINVALIDREQ`.
 
 use async_trait::async_trait;
+use events::typed::{is_commit_sha, is_pagure_name};
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
@@ -117,7 +118,9 @@ impl ProjectPath {
     /// Reads a project URL as messages give it: `<base>/<ns>/<repo>`, or a fork
     /// as `<base>/fork/<user>/<ns>/<repo>` (web) or `<base>/forks/<user>/<ns>/<repo>`
     /// (git), each with or without a trailing `.git` or `/`. A URL not under
-    /// `public_base` is a permanent error.
+    /// `public_base`, or whose names are not valid Pagure names (`..`, `%2e`,
+    /// a space, ...), is a permanent error: the names become path segments of
+    /// the API URL, where `.` and `..` would name another project.
     pub fn parse(public_base: &str, project_url: &str) -> Result<ProjectPath, ClientError> {
         let not_here = || ClientError::Permanent {
             service: SERVICE,
@@ -141,20 +144,32 @@ impl ProjectPath {
         {
             return Err(not_here());
         }
-        match segments.as_slice() {
-            ["fork" | "forks", owner, namespace, repo] => Ok(ProjectPath {
-                namespace: (*namespace).to_owned(),
-                repo: (*repo).to_owned(),
-                fork_owner: Some((*owner).to_owned()),
-            }),
-            ["fork" | "forks", ..] => Err(not_here()),
-            [namespace, repo] => Ok(ProjectPath {
-                namespace: (*namespace).to_owned(),
-                repo: (*repo).to_owned(),
-                fork_owner: None,
-            }),
-            _ => Err(not_here()),
+        let (fork_owner, namespace, repo) = match segments.as_slice() {
+            ["fork" | "forks", owner, namespace, repo] => (Some(*owner), *namespace, *repo),
+            ["fork" | "forks", ..] => return Err(not_here()),
+            [namespace, repo] => (None, *namespace, *repo),
+            _ => return Err(not_here()),
+        };
+        let names = [
+            ("fork owner", fork_owner),
+            ("namespace", Some(namespace)),
+            ("repository", Some(repo)),
+        ];
+        for (part, name) in names {
+            if let Some(name) = name.filter(|name| !is_pagure_name(name)) {
+                return Err(ClientError::Permanent {
+                    service: SERVICE,
+                    message: format!(
+                        "{project_url:?} is not a dist-git project: the {part} {name:?} is not a valid Pagure name"
+                    ),
+                });
+            }
         }
+        Ok(ProjectPath {
+            namespace: namespace.to_owned(),
+            repo: repo.to_owned(),
+            fork_owner: fork_owner.map(str::to_owned),
+        })
     }
 
     /// The path segments: `[ns, repo]` or `["fork", user, ns, repo]`.
@@ -226,11 +241,11 @@ impl PagureClient {
     }
 
     /// `<api_url>/api/0/<project>/<rest...>`.
-    fn api(&self, project: &ProjectPath, rest: &[&str]) -> Url {
+    fn api(&self, project: &ProjectPath, rest: &[&str]) -> Result<Url, ClientError> {
         let mut segments = vec!["api", "0"];
         segments.extend(project.segments());
         segments.extend(rest);
-        http::join(&self.api_url, &segments)
+        http::join(SERVICE, &self.api_url, &segments)
     }
 
     /// A form POST with the token, or its dry-run record without one.
@@ -303,7 +318,7 @@ impl DistGit for PagureClient {
         flag: &Flag,
     ) -> Result<Written, ClientError> {
         let project = self.project_path(project_url)?;
-        let url = self.api(&project, &["pull-request", &pr.to_string(), "flag"]);
+        let url = self.api(&project, &["pull-request", &pr.to_string(), "flag"])?;
         self.write(url, &Self::flag_form(flag)).await
     }
 
@@ -314,7 +329,8 @@ impl DistGit for PagureClient {
         flag: &Flag,
     ) -> Result<Written, ClientError> {
         let project = self.project_path(project_url)?;
-        let url = self.api(&project, &["c", sha, "flag"]);
+        check_sha(sha)?;
+        let url = self.api(&project, &["c", sha, "flag"])?;
         self.write(url, &Self::flag_form(flag)).await
     }
 
@@ -325,7 +341,7 @@ impl DistGit for PagureClient {
         text: &str,
     ) -> Result<Written, ClientError> {
         let project = self.project_path(project_url)?;
-        let url = self.api(&project, &["pull-request", &pr.to_string(), "comment"]);
+        let url = self.api(&project, &["pull-request", &pr.to_string(), "comment"])?;
         self.write(url, &[("comment", text)]).await
     }
 
@@ -335,13 +351,13 @@ impl DistGit for PagureClient {
         pr: i64,
     ) -> Result<serde_json::Value, ClientError> {
         let project = self.project_path(project_url)?;
-        self.read(self.api(&project, &["pull-request", &pr.to_string()]))
+        self.read(self.api(&project, &["pull-request", &pr.to_string()])?)
             .await
     }
 
     async fn project(&self, project_url: &str) -> Result<serde_json::Value, ClientError> {
         let project = self.project_path(project_url)?;
-        self.read(self.api(&project, &[])).await
+        self.read(self.api(&project, &[])?).await
     }
 
     /// `GET <api_url>/<project>/raw/<sha>/f/<path>`: 200 or 404. The body is
@@ -353,17 +369,18 @@ impl DistGit for PagureClient {
         path: &str,
     ) -> Result<bool, ClientError> {
         let project = self.project_path(project_url)?;
+        check_sha(sha)?;
         let mut segments = project.segments();
         segments.extend(["raw", sha, "f"]);
         segments.extend(path.split('/').filter(|s| !s.is_empty()));
-        let url = http::join(&self.api_url, &segments);
+        let url = http::join(SERVICE, &self.api_url, &segments)?;
         self.exists(self.http.get(url)).await
     }
 
     /// `GET .../git/branches` and a look for `branch` in the list.
     async fn branch_exists(&self, project_url: &str, branch: &str) -> Result<bool, ClientError> {
         let project = self.project_path(project_url)?;
-        let answer = self.read(self.api(&project, &["git", "branches"])).await?;
+        let answer = self.read(self.api(&project, &["git", "branches"])?).await?;
         let branches = answer
             .get("branches")
             .and_then(serde_json::Value::as_array)
@@ -377,6 +394,19 @@ impl DistGit for PagureClient {
     fn dry_run(&self) -> bool {
         self.token.is_none()
     }
+}
+
+/// A commit named in a URL must be a full hash: anything else from a
+/// message (`..`, a branch) would name another path.
+fn check_sha(sha: &str) -> Result<(), ClientError> {
+    if is_commit_sha(sha) {
+        return Ok(());
+    }
+    let shown: String = sha.chars().take(64).collect();
+    Err(ClientError::Permanent {
+        service: SERVICE,
+        message: format!("{shown:?} is not a commit hash (40 lowercase hexadecimal digits)"),
+    })
 }
 
 #[cfg(test)]
@@ -416,9 +446,27 @@ mod tests {
                 "https://src.fedoraproject.org/forks/zbyszek/rpms/optee_os.git",
                 "fork/zbyszek/rpms/optee_os",
             ),
+            (
+                "https://src.fedoraproject.org/rpms/libstdc++",
+                "rpms/libstdc++",
+            ),
+            (
+                "https://src.fedoraproject.org/rpms/python3.12",
+                "rpms/python3.12",
+            ),
         ] {
             assert_eq!(path(url).expect(url), expected);
         }
+    }
+
+    #[test]
+    fn invalid_names_are_named_in_the_error() {
+        assert_eq!(
+            path("https://src.fedoraproject.org/fork/../rpms/bash")
+                .expect_err("..")
+                .to_string(),
+            "dist-git: \"https://src.fedoraproject.org/fork/../rpms/bash\" is not a dist-git project: the fork owner \"..\" is not a valid Pagure name"
+        );
     }
 
     #[test]
@@ -432,6 +480,14 @@ mod tests {
             "https://src.fedoraproject.org/fork/zbyszek/optee_os",
             "https://src.fedoraproject.org//optee_os",
             "http://src.fedoraproject.org/rpms/optee_os",
+            "https://src.fedoraproject.org/rpms/..",
+            "https://src.fedoraproject.org/rpms/.",
+            "https://src.fedoraproject.org/../bash",
+            "https://src.fedoraproject.org/fork/../rpms/bash",
+            "https://src.fedoraproject.org/forks/./rpms/bash.git",
+            "https://src.fedoraproject.org/rpms/%2e%2e",
+            "https://src.fedoraproject.org/rpms/a b",
+            "https://src.fedoraproject.org/rpms/.\t.",
         ] {
             let err = path(url).expect_err(url);
             assert!(

@@ -13,6 +13,7 @@
 //!   `Authorization: Negotiate`), which the Python client does with
 //!   `requests_gssapi`.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,7 +23,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::ClientError;
-use crate::http::{self, Timeouts};
+use crate::http::{self, BodyError, Timeouts};
+use crate::process::{self, Limit, Overflow, RunError};
 
 #[async_trait]
 pub trait Fas: Send + Sync {
@@ -40,6 +42,15 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// A bound on the pages followed for one user, so that a server that keeps
 /// saying "there is more" cannot hold a job forever.
 const MAX_PAGES: u32 = 1000;
+
+/// What is kept of `kinit`'s output and of `curl`'s error messages.
+const MAX_MESSAGE_OUTPUT: Limit = Limit {
+    bytes: 16 * 1024,
+    overflow: Overflow::Truncate,
+};
+
+/// Room after the body in `curl`'s output for the status trailer.
+const TRAILER_BYTES: usize = 16 * 1024;
 
 /// How the client authenticates to FASJSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,16 +71,23 @@ pub enum FasAuth {
 /// `curl --negotiate -u :` makes each call with it (the container needs
 /// `krb5-workstation` and a `curl` built with GSS-API, as Fedora's is). The
 /// ticket is renewed every `renew_after`, and once more when FASJSON answers
-/// 401. The keytab's content never passes through this process.
+/// 401. The keytab's content never passes through this process. Both
+/// programs get only the environment they need
+/// ([`crate::process::INHERITED_ENV`]) and a deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kerberos {
     pub principal: String,
     pub keytab: PathBuf,
-    /// The credential cache (`KRB5CCNAME=FILE:<path>`); by default a file in
-    /// the temporary directory named after the process.
-    pub ccache: PathBuf,
+    /// The credential cache (`KRB5CCNAME=FILE:<path>`). `None` (the
+    /// default): `ccache` in a private directory (mode 0700, with a random
+    /// name) that the client creates and removes when it is dropped, so that
+    /// nobody else on the host can pre-create the cache or make it a symlink.
+    pub ccache: Option<PathBuf>,
     /// Get a fresh ticket when the last one is older than this.
     pub renew_after: Duration,
+    /// How long `kinit` may take (a KDC that does not answer); it is killed
+    /// after that.
+    pub kinit_timeout: Duration,
     /// The programs to run; `kinit` and `curl` from `PATH` by default.
     pub kinit_program: PathBuf,
     pub curl_program: PathBuf,
@@ -80,11 +98,9 @@ impl Kerberos {
         Kerberos {
             principal: principal.into(),
             keytab: keytab.into(),
-            ccache: std::env::temp_dir().join(format!(
-                "fedora-ci-worker-fasjson-{}.ccache",
-                std::process::id()
-            )),
+            ccache: None,
             renew_after: Duration::from_secs(3600),
+            kinit_timeout: Duration::from_secs(60),
             kinit_program: PathBuf::from("kinit"),
             curl_program: PathBuf::from("curl"),
         }
@@ -101,6 +117,11 @@ pub struct FasClient {
     page_size: u32,
     /// When the Kerberos ticket was last obtained.
     ticket: Mutex<Option<Instant>>,
+    /// `KRB5CCNAME` for `kinit` and `curl`: `FILE:<path>`.
+    ccache: OsString,
+    /// The private directory of the credential cache, removed with the
+    /// client; `None` with no Kerberos, or a cache path of the caller's.
+    _ccache_dir: Option<tempfile::TempDir>,
 }
 
 /// An answer, whichever way it came.
@@ -108,6 +129,8 @@ pub struct FasClient {
 struct Answer {
     status: u16,
     retry_after: Option<String>,
+    /// Where a redirect points, absolute.
+    location: Option<String>,
     body: Vec<u8>,
 }
 
@@ -133,6 +156,26 @@ impl FasClient {
     /// `url` is FASJSON's base (`[fas] url`), e.g.
     /// `https://fasjson.fedoraproject.org`; calls go to `<url>/v1/...`.
     pub fn new(url: &str, auth: FasAuth, timeouts: Timeouts) -> Result<Self, ClientError> {
+        let (ccache_path, ccache_dir) = match &auth {
+            FasAuth::Kerberos(Kerberos {
+                ccache: Some(path), ..
+            }) => (Some(path.clone()), None),
+            FasAuth::Kerberos(Kerberos { ccache: None, .. }) => {
+                let dir = process::private_temp_dir().map_err(|err| ClientError::Permanent {
+                    service: SERVICE,
+                    message: format!(
+                        "cannot create a private directory for the Kerberos credential cache: {err}"
+                    ),
+                })?;
+                (Some(dir.path().join("ccache")), Some(dir))
+            }
+            FasAuth::None => (None, None),
+        };
+        let mut ccache = OsString::new();
+        if let Some(path) = ccache_path {
+            ccache.push("FILE:");
+            ccache.push(path);
+        }
         Ok(FasClient {
             url: http::parse_base_url(SERVICE, "fas.url", url)?,
             auth,
@@ -140,6 +183,8 @@ impl FasClient {
             http: http::build_client(SERVICE, timeouts)?,
             page_size: DEFAULT_PAGE_SIZE,
             ticket: Mutex::new(None),
+            ccache,
+            _ccache_dir: ccache_dir,
         })
     }
 
@@ -149,43 +194,54 @@ impl FasClient {
         self
     }
 
-    fn groups_url(&self, user: &str, page: u32) -> Url {
-        let mut url = http::join(&self.url, &["v1", "users", user, "groups", ""]);
+    fn groups_url(&self, user: &str, page: u32) -> Result<Url, ClientError> {
+        let mut url = http::join_dir(SERVICE, &self.url, &["v1", "users", user, "groups"])?;
         url.query_pairs_mut()
             .append_pair("page_size", &self.page_size.to_string())
             .append_pair("page_number", &page.to_string());
-        url
+        Ok(url)
     }
 
-    async fn get(&self, url: &Url) -> Result<Answer, ClientError> {
+    async fn get(&self, url: &Url, context: &str) -> Result<Answer, ClientError> {
         match &self.auth {
             FasAuth::None => {
-                let response = http::send(SERVICE, self.http.get(url.clone())).await?;
-                let status = response.status().as_u16();
+                let mut response = http::send(SERVICE, self.http.get(url.clone())).await?;
+                let status = response.status();
                 let retry_after = response
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                let body = response
-                    .bytes()
-                    .await
-                    .map_err(|err| http::from_reqwest(SERVICE, &err))?;
+                let location = http::location(&response);
+                let body = if status.is_success() {
+                    match http::body_up_to(&mut response, http::MAX_JSON_BYTES).await {
+                        Ok(body) => body,
+                        Err(BodyError::TooLarge) => {
+                            return Err(http::too_large(SERVICE, context, http::MAX_JSON_BYTES));
+                        }
+                        Err(BodyError::Transport(err)) => {
+                            return Err(http::from_reqwest(SERVICE, &err));
+                        }
+                    }
+                } else {
+                    http::body_excerpt(&mut response, http::MAX_ERROR_BODY_BYTES).await
+                };
                 Ok(Answer {
-                    status,
+                    status: status.as_u16(),
                     retry_after,
-                    body: body.to_vec(),
+                    location,
+                    body,
                 })
             }
             FasAuth::Kerberos(kerberos) => {
                 self.ensure_ticket(kerberos, false).await?;
-                let answer = curl_get(kerberos, self.timeouts, url).await?;
+                let answer = curl_get(kerberos, &self.ccache, self.timeouts, url).await?;
                 if answer.status != 401 {
                     return Ok(answer);
                 }
                 // The ticket may have expired early, or the cache been wiped.
                 self.ensure_ticket(kerberos, true).await?;
-                curl_get(kerberos, self.timeouts, url).await
+                curl_get(kerberos, &self.ccache, self.timeouts, url).await
             }
         }
     }
@@ -195,7 +251,7 @@ impl FasClient {
         if fresh && !force {
             return Ok(());
         }
-        kinit(kerberos).await?;
+        kinit(kerberos, &self.ccache).await?;
         *http_lock(&self.ticket) = Some(Instant::now());
         Ok(())
     }
@@ -208,12 +264,20 @@ impl Fas for FasClient {
     async fn is_member(&self, user: &str, group: &str) -> Result<bool, ClientError> {
         let mut page = 1;
         loop {
-            let url = self.groups_url(user, page);
+            let url = self.groups_url(user, page)?;
             let context = http::describe_call(&reqwest::Method::GET, &url);
-            let answer = self.get(&url).await?;
+            let answer = self.get(&url, &context).await?;
             match answer.status {
                 200..=299 => {}
                 404 => return Ok(false),
+                status @ 300..=399 => {
+                    return Err(http::redirect_error(
+                        SERVICE,
+                        &context,
+                        status,
+                        answer.location.as_deref(),
+                    ));
+                }
                 status => {
                     return Err(http::error_for_status(
                         SERVICE,
@@ -248,26 +312,48 @@ fn http_lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn ccache_env(kerberos: &Kerberos) -> String {
-    format!("FILE:{}", kerberos.ccache.display())
-}
-
-/// `kinit -k -t <keytab> <principal>` into the client's own cache.
-async fn kinit(kerberos: &Kerberos) -> Result<(), ClientError> {
-    let output = tokio::process::Command::new(&kerberos.kinit_program)
+/// `kinit -k -t <keytab> <principal>` into the client's own cache, within
+/// `kinit_timeout`.
+async fn kinit(kerberos: &Kerberos, ccache: &OsStr) -> Result<(), ClientError> {
+    let mut command = process::command(kerberos.kinit_program.as_os_str(), None, ccache);
+    command
         .arg("-k")
         .arg("-t")
         .arg(&kerberos.keytab)
-        .arg(&kerberos.principal)
-        .env("KRB5CCNAME", ccache_env(kerberos))
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|err| ClientError::Auth {
-            service: SERVICE,
-            message: format!("cannot run {}: {err}", kerberos.kinit_program.display()),
-        })?;
+        .arg(&kerberos.principal);
+    let output = match process::run(
+        command,
+        kerberos.kinit_timeout,
+        MAX_MESSAGE_OUTPUT,
+        MAX_MESSAGE_OUTPUT,
+    )
+    .await
+    {
+        Ok(output) => output,
+        Err(RunError::TimedOut) => {
+            // A KDC that does not answer now may answer later.
+            return Err(ClientError::Transient {
+                service: SERVICE,
+                message: format!(
+                    "kinit for {} did not finish within {:?} and was killed (is the KDC reachable?)",
+                    kerberos.principal, kerberos.kinit_timeout
+                ),
+                retry_after: None,
+            });
+        }
+        Err(RunError::Spawn(err) | RunError::Io(err)) => {
+            return Err(ClientError::Auth {
+                service: SERVICE,
+                message: format!("cannot run {}: {err}", kerberos.kinit_program.display()),
+            });
+        }
+        Err(RunError::TooMuchOutput) => {
+            return Err(ClientError::Auth {
+                service: SERVICE,
+                message: format!("{} printed too much", kerberos.kinit_program.display()),
+            });
+        }
+    };
     if output.status.success() {
         tracing::debug!(principal = %kerberos.principal, "FASJSON: Kerberos ticket obtained");
         return Ok(());
@@ -284,39 +370,83 @@ async fn kinit(kerberos: &Kerberos) -> Result<(), ClientError> {
     })
 }
 
-/// What curl prints after the body: a marker line with the status and the
-/// `Retry-After` header.
+/// What curl prints after the body: a marker line, then the status, the
+/// absolute URL of a redirect (empty without one) and the `Retry-After`
+/// header, one a line (none of them can hold a newline).
 const STATUS_MARKER: &str = "\n--fedora-ci-worker-status-- ";
 
+/// curl's exit code for an answer larger than `--max-filesize`.
+const CURL_FILESIZE_EXCEEDED: i32 = 63;
+
 /// One GET through `curl --negotiate` with the client's credential cache.
+///
+/// `--disable` (first, or curl ignores it) keeps a `~/.curlrc` from adding
+/// options such as `--location`: curl follows no redirect, as the HTTP
+/// clients do not. The answer is capped twice: `--max-filesize` stops curl
+/// when FASJSON announces a larger body, and no more than that (and the
+/// status trailer) of curl's output is read in any case.
 async fn curl_get(
     kerberos: &Kerberos,
+    ccache: &OsStr,
     timeouts: Timeouts,
     url: &Url,
 ) -> Result<Answer, ClientError> {
     let context = http::describe_call(&reqwest::Method::GET, url);
-    let output = tokio::process::Command::new(&kerberos.curl_program)
-        .args(["--silent", "--show-error", "--negotiate", "--user", ":"])
+    let mut command = process::command(kerberos.curl_program.as_os_str(), None, ccache);
+    command
+        .args([
+            "--disable",
+            "--silent",
+            "--show-error",
+            "--negotiate",
+            "--user",
+            ":",
+        ])
         .arg("--connect-timeout")
         .arg(timeouts.connect.as_secs_f64().to_string())
         .arg("--max-time")
         .arg(timeouts.total.as_secs_f64().to_string())
+        .arg("--max-filesize")
+        .arg(http::MAX_JSON_BYTES.to_string())
         .args(["--header", "Accept: application/json"])
         .arg("--write-out")
         .arg(format!(
-            "{STATUS_MARKER}%{{http_code}} %header{{retry-after}}"
+            "{STATUS_MARKER}%{{http_code}}\n%{{redirect_url}}\n%header{{retry-after}}"
         ))
         .arg("--url")
-        .arg(url.as_str())
-        .env("KRB5CCNAME", ccache_env(kerberos))
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|err| ClientError::Permanent {
-            service: SERVICE,
-            message: format!("cannot run {}: {err}", kerberos.curl_program.display()),
-        })?;
+        .arg(url.as_str());
+    let stdout = Limit {
+        bytes: http::MAX_JSON_BYTES + TRAILER_BYTES,
+        overflow: Overflow::Refuse,
+    };
+    // curl's own `--max-time` should end it first; this deadline is for a
+    // curl stuck where its timer cannot fire (a blocking name look-up), with
+    // the connect timeout as grace.
+    let deadline = timeouts.total + timeouts.connect;
+    let output = match process::run(command, deadline, stdout, MAX_MESSAGE_OUTPUT).await {
+        Ok(output) => output,
+        Err(RunError::TooMuchOutput) => {
+            return Err(http::too_large(SERVICE, &context, http::MAX_JSON_BYTES));
+        }
+        Err(RunError::TimedOut) => {
+            return Err(ClientError::Transient {
+                service: SERVICE,
+                message: format!(
+                    "{context}: curl did not finish within {deadline:?} and was killed"
+                ),
+                retry_after: None,
+            });
+        }
+        Err(RunError::Spawn(err) | RunError::Io(err)) => {
+            return Err(ClientError::Permanent {
+                service: SERVICE,
+                message: format!("cannot run {}: {err}", kerberos.curl_program.display()),
+            });
+        }
+    };
+    if output.status.code() == Some(CURL_FILESIZE_EXCEEDED) {
+        return Err(http::too_large(SERVICE, &context, http::MAX_JSON_BYTES));
+    }
     if !output.status.success() {
         // curl's own failures: resolving, connecting, TLS, timeouts (28).
         return Err(ClientError::Transient {
@@ -329,7 +459,13 @@ async fn curl_get(
             retry_after: None,
         });
     }
-    parse_curl_output(&context, output.stdout)
+    let answer = parse_curl_output(&context, output.stdout)?;
+    // A curl before 8.4 does not apply --max-filesize to a body of unknown
+    // length; the output limit leaves room for the trailer.
+    if answer.body.len() > http::MAX_JSON_BYTES {
+        return Err(http::too_large(SERVICE, &context, http::MAX_JSON_BYTES));
+    }
+    Ok(answer)
 }
 
 fn parse_curl_output(context: &str, mut stdout: Vec<u8>) -> Result<Answer, ClientError> {
@@ -344,15 +480,15 @@ fn parse_curl_output(context: &str, mut stdout: Vec<u8>) -> Result<Answer, Clien
             retry_after: None,
         });
     };
-    let trailer = String::from_utf8_lossy(&stdout[at + marker.len()..]).into_owned();
+    let trailer =
+        String::from_utf8_lossy(stdout.get(at + marker.len()..).unwrap_or_default()).into_owned();
     stdout.truncate(at);
-    let mut fields = trailer.trim().splitn(2, ' ');
-    let status: u16 = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let retry_after = fields
-        .next()
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && !v.contains('%'))
-        .map(str::to_owned);
+    let mut lines = trailer.splitn(3, '\n').map(str::trim);
+    let status: u16 = lines.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut field = || lines.next().filter(|v| !v.is_empty()).map(str::to_owned);
+    let location = field();
+    // A curl too old for `%header{..}` prints it as it is.
+    let retry_after = field().filter(|v| !v.contains('%'));
     if status == 0 {
         return Err(ClientError::Transient {
             service: SERVICE,
@@ -363,6 +499,7 @@ fn parse_curl_output(context: &str, mut stdout: Vec<u8>) -> Result<Answer, Clien
     Ok(Answer {
         status,
         retry_after,
+        location,
         body: stdout,
     })
 }
@@ -373,17 +510,33 @@ mod tests {
 
     #[test]
     fn curl_output_is_split_into_body_and_status() {
-        let out = format!("{{\"result\": []}}{STATUS_MARKER}429 120").into_bytes();
+        let out = format!("{{\"result\": []}}{STATUS_MARKER}429\n\n120").into_bytes();
         let answer = parse_curl_output("GET x", out).expect("an answer");
         assert_eq!(answer.status, 429);
         assert_eq!(answer.retry_after.as_deref(), Some("120"));
+        assert_eq!(answer.location, None);
         assert_eq!(answer.body, b"{\"result\": []}");
 
-        let out = format!("{STATUS_MARKER}200 ").into_bytes();
+        let out = format!("{STATUS_MARKER}503\n\nWed, 21 Oct 2015 07:28:00 GMT").into_bytes();
+        let answer = parse_curl_output("GET x", out).expect("an answer");
+        assert_eq!(
+            answer.retry_after.as_deref(),
+            Some("Wed, 21 Oct 2015 07:28:00 GMT")
+        );
+
+        let out = format!("{STATUS_MARKER}200\n\n").into_bytes();
         let answer = parse_curl_output("GET x", out).expect("an answer");
         assert_eq!((answer.status, answer.retry_after), (200, None));
 
-        let out = format!("{STATUS_MARKER}000 ").into_bytes();
+        let out = format!("{STATUS_MARKER}307\nhttps://elsewhere.example/x\n").into_bytes();
+        let answer = parse_curl_output("GET x", out).expect("an answer");
+        assert_eq!(answer.status, 307);
+        assert_eq!(
+            answer.location.as_deref(),
+            Some("https://elsewhere.example/x")
+        );
+
+        let out = format!("{STATUS_MARKER}000\n\n").into_bytes();
         assert!(
             parse_curl_output("GET x", out)
                 .expect_err("no answer")
@@ -402,8 +555,11 @@ mod tests {
         .expect("a client")
         .with_page_size(40);
         assert_eq!(
-            client.groups_url("zbyszek", 3).as_str(),
+            client.groups_url("zbyszek", 3).expect("a URL").as_str(),
             "https://fasjson.fedoraproject.org/v1/users/zbyszek/groups/?page_size=40&page_number=3"
         );
+        for user in ["..", ".", ""] {
+            assert!(client.groups_url(user, 1).is_err(), "{user:?}");
+        }
     }
 }

@@ -11,14 +11,22 @@
 //!   carrying the service's own explanation (Pagure's `error` and `errors`,
 //!   Testing Farm's `message` or FastAPI's `detail`, FASJSON's `message`).
 //!
+//! - a redirect (3xx) is [`ClientError::Permanent`], naming the status and
+//!   the host it points to: no client follows redirects (a 307 or 308 would
+//!   send the request body, a Testing Farm submission with its webhook token,
+//!   wherever the `Location` says).
+//!
+//! Bodies are read chunk by chunk up to a limit ([`MAX_JSON_BYTES`] for an
+//! answer, [`MAX_ERROR_BODY_BYTES`] of an error's explanation), never whole.
+//!
 //! Messages name the method, the URL and the status, never a header: tokens
 //! travel only in headers, so they cannot leak into errors. [`redact`] is
 //! the second line of defence for a service that echoes a secret back.
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
-use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode, redirect};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -31,6 +39,16 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// How much of an unexplained error body goes into a message.
 const BODY_EXCERPT: usize = 200;
+
+/// The largest answer a client reads (JSON from Testing Farm, dist-git and
+/// FASJSON); a larger one is refused rather than buffered. Real answers (a
+/// Testing Farm request with its results, a pull request with its comments,
+/// a page of groups) are a few kilobytes to a few hundred.
+pub const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
+
+/// How much of an error response's body is read for the service's
+/// explanation; the rest is not downloaded.
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Timeouts for every call a client makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +68,14 @@ impl Default for Timeouts {
     }
 }
 
-/// A `reqwest` client with `timeouts` on every call and our user agent.
+/// A `reqwest` client with `timeouts` on every call and our user agent,
+/// which follows no redirect: the answer comes back as it is and [`check`]
+/// turns it into an error.
 pub fn build_client(service: &'static str, timeouts: Timeouts) -> Result<Client, ClientError> {
     Client::builder()
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.total)
+        .redirect(redirect::Policy::none())
         .user_agent(concat!("fedora-ci-worker/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|err| ClientError::Permanent {
@@ -80,14 +101,41 @@ pub fn parse_base_url(service: &'static str, what: &str, url: &str) -> Result<Ur
 }
 
 /// `base` with `segments` appended as path segments, each percent-encoded
-/// (so an id or a file name cannot escape its place in the path). An empty
-/// last segment gives a trailing slash.
-pub fn join(base: &Url, segments: &[&str]) -> Url {
+/// (so an id or a file name cannot escape its place in the path).
+///
+/// A segment that is empty, `.` or `..`, or that holds a control character,
+/// is refused (a permanent error): the `url` crate would silently drop the
+/// first three, and remove tabs and newlines, which turns `.\t.` into `..`;
+/// either way the call would go to another path than the one named. Names
+/// from messages are checked before they get here; this is the second line
+/// of defence.
+pub fn join(service: &'static str, base: &Url, segments: &[&str]) -> Result<Url, ClientError> {
+    if let Some(bad) = segments
+        .iter()
+        .find(|s| matches!(**s, "" | "." | "..") || s.chars().any(char::is_control))
+    {
+        return Err(ClientError::Permanent {
+            service,
+            message: format!(
+                "refusing to build a URL under {} with the path segment {bad:?}",
+                describe(base)
+            ),
+        });
+    }
     let mut url = base.clone();
     if let Ok(mut path) = url.path_segments_mut() {
         path.pop_if_empty().extend(segments);
     }
-    url
+    Ok(url)
+}
+
+/// [`join`], with a trailing slash (FASJSON's paths end in one).
+pub fn join_dir(service: &'static str, base: &Url, segments: &[&str]) -> Result<Url, ClientError> {
+    let mut url = join(service, base, segments)?;
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.push("");
+    }
+    Ok(url)
 }
 
 /// An `Authorization` header value `<scheme> <token>`, marked sensitive so
@@ -130,37 +178,179 @@ pub async fn check(service: &'static str, response: Response) -> Result<Response
 }
 
 /// The error for a response whose status is not what the caller wanted.
-pub async fn error_from_response(service: &'static str, response: Response) -> ClientError {
+pub async fn error_from_response(service: &'static str, mut response: Response) -> ClientError {
     let status = response.status();
     let context = describe_response(&response);
+    if status.is_redirection() {
+        let location = location(&response);
+        return redirect_error(service, &context, status.as_u16(), location.as_deref());
+    }
     let retry_after = retry_after_header(response.headers());
     // A body that cannot be read only costs us the explanation.
-    let body = response.text().await.unwrap_or_default();
+    let body = body_excerpt(&mut response, MAX_ERROR_BODY_BYTES).await;
     error_for_status(
         service,
         &context,
         status.as_u16(),
         retry_after.as_deref(),
-        &body,
+        &String::from_utf8_lossy(&body),
     )
 }
 
-/// The body of a success response as JSON of type `T`. A body that is not
-/// what the API documents is a permanent error: asking again would get the
-/// same answer, and for a submission it may already have been acted upon.
+/// The body of a success response as JSON of type `T`, at most
+/// [`MAX_JSON_BYTES`]. A body that is not what the API documents, or is
+/// larger, is a permanent error: asking again would get the same answer, and
+/// for a submission it may already have been acted upon.
 pub async fn json<T: DeserializeOwned>(
     service: &'static str,
     response: Response,
 ) -> Result<T, ClientError> {
     let context = describe_response(&response);
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|err| from_reqwest(service, &err))?;
+    let bytes = read_limited(service, &context, response, MAX_JSON_BYTES).await?;
     serde_json::from_slice(&bytes).map_err(|err| ClientError::Permanent {
         service,
         message: format!("{context}: unexpected response: {err}"),
     })
+}
+
+/// Why a body was not read to its end.
+#[derive(Debug)]
+pub enum BodyError {
+    /// It is larger than the limit (said so by `Content-Length`, or found
+    /// while reading).
+    TooLarge,
+    /// The connection failed or timed out while reading.
+    Transport(reqwest::Error),
+}
+
+/// The whole body, read chunk by chunk, or [`BodyError::TooLarge`] as soon
+/// as it is known to be larger than `limit` bytes: the rest is never read.
+pub async fn body_up_to(response: &mut Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The first `limit` bytes of the body at most, for an error's explanation;
+/// a body that cannot be read gives what came so far.
+pub async fn body_excerpt(response: &mut Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        let Ok(Some(chunk)) = response.chunk().await else {
+            break;
+        };
+        let room = limit - body.len();
+        body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+    }
+    body
+}
+
+/// [`body_up_to`] with its failures as [`ClientError`]s.
+pub async fn read_limited(
+    service: &'static str,
+    context: &str,
+    mut response: Response,
+    limit: usize,
+) -> Result<Vec<u8>, ClientError> {
+    body_up_to(&mut response, limit)
+        .await
+        .map_err(|err| match err {
+            BodyError::TooLarge => too_large(service, context, limit),
+            BodyError::Transport(err) => from_reqwest(service, &err),
+        })
+}
+
+/// The error for an answer larger than `limit` bytes. Permanent: the same
+/// request gets the same answer, and reading it again would only cost the
+/// download again.
+pub fn too_large(service: &'static str, context: &str, limit: usize) -> ClientError {
+    ClientError::Permanent {
+        service,
+        message: format!(
+            "{context}: the answer is larger than the limit of {}",
+            describe_size(limit)
+        ),
+    }
+}
+
+/// `4 MiB (4194304 bytes)`, for messages.
+pub fn describe_size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB ({bytes} bytes)", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB ({bytes} bytes)", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// The error for a redirect (any 3xx). Redirects are not followed: a 307 or
+/// 308 would send the request body again, to wherever `location` points,
+/// and no API we call redirects, so one means a wrong URL in the
+/// configuration, or something in between that should not be trusted.
+/// Permanent: asking again gets the same answer.
+///
+/// `location` is the `Location` header, made absolute against the request's
+/// URL by the caller where it can; only its host is named.
+pub fn redirect_error(
+    service: &'static str,
+    context: &str,
+    status: u16,
+    location: Option<&str>,
+) -> ClientError {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let status = format!("{status} {reason}");
+    let target = match location.map(str::trim).filter(|l| !l.is_empty()) {
+        None => "without a Location".to_owned(),
+        Some(location) => match Url::parse(location).ok().and_then(|url| host_of(&url)) {
+            Some(host) => format!("to {host}"),
+            None => format!("to {:?}", excerpt(location)),
+        },
+    };
+    ClientError::Permanent {
+        service,
+        message: format!(
+            "{context}: {}: redirected {target}, and redirects are not followed (is the configured URL the API's own?)",
+            status.trim_end()
+        ),
+    }
+}
+
+/// `host` or `host:port` of a URL.
+fn host_of(url: &Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
+}
+
+/// A response's `Location` header, absolute (resolved against the URL the
+/// request went to).
+pub fn location(response: &Response) -> Option<String> {
+    let value = response.headers().get(LOCATION)?.to_str().ok()?;
+    Some(
+        response
+            .url()
+            .join(value)
+            .map_or_else(|_| value.to_owned(), String::from),
+    )
 }
 
 /// The error for a transport failure: connection refused or reset, DNS,
@@ -618,14 +808,71 @@ mod tests {
     fn segments_are_encoded_and_appended() {
         let base = Url::parse("https://api.testing-farm.io/v0.1/").expect("url");
         assert_eq!(
-            join(&base, &["requests", "a/b c"]).as_str(),
+            join("svc", &base, &["requests", "a/b c"])
+                .expect("joined")
+                .as_str(),
             "https://api.testing-farm.io/v0.1/requests/a%2Fb%20c"
+        );
+        assert_eq!(
+            join("svc", &base, &["requests", "%2e%2e", "a?b#c"])
+                .expect("joined")
+                .as_str(),
+            "https://api.testing-farm.io/v0.1/requests/%252e%252e/a%3Fb%23c"
         );
         let base = Url::parse("https://fasjson.fedoraproject.org").expect("url");
         assert_eq!(
-            join(&base, &["v1", "users", "alice", "groups", ""]).as_str(),
+            join_dir("svc", &base, &["v1", "users", "alice", "groups"])
+                .expect("joined")
+                .as_str(),
             "https://fasjson.fedoraproject.org/v1/users/alice/groups/"
         );
+    }
+
+    /// The `url` crate drops `.` and `..`, and strips tabs and newlines (so
+    /// `.\t.` becomes `..`, which removes the segment before it): each would
+    /// send the call to another path than the one named.
+    #[test]
+    fn segments_the_url_crate_would_drop_are_refused() {
+        let base = Url::parse("https://src.fedoraproject.org/").expect("url");
+        for bad in ["", ".", "..", ".\t.", "\n", "a\rb", "x\u{7f}"] {
+            let err = join("dist-git", &base, &["api", "0", "rpms", bad, "flag"]).expect_err(bad);
+            assert!(matches!(err, ClientError::Permanent { .. }), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "dist-git: refusing to build a URL under https://src.fedoraproject.org/ with the path segment {bad:?}"
+                )
+            );
+        }
+        assert!(join_dir("fasjson", &base, &["v1", "users", "", "groups"]).is_err());
+    }
+
+    #[test]
+    fn redirects_name_the_status_and_the_host() {
+        let err = redirect_error(
+            "testing-farm",
+            "POST https://api.testing-farm.io/v0.1/requests",
+            307,
+            Some("http://127.0.0.1:18491/steal?token=x"),
+        );
+        assert_eq!(
+            err,
+            ClientError::Permanent {
+                service: "testing-farm",
+                message: "POST https://api.testing-farm.io/v0.1/requests: 307 Temporary Redirect: redirected to 127.0.0.1:18491, and redirects are not followed (is the configured URL the API's own?)".to_owned(),
+            }
+        );
+        let message = |location| redirect_error("svc", "GET x", 301, location).to_string();
+        assert!(message(Some("https://evil.example/a")).contains("redirected to evil.example,"));
+        assert!(message(None).contains("301 Moved Permanently: redirected without a Location"));
+        assert!(message(Some("not a url")).contains("redirected to \"not a url\""));
+    }
+
+    #[test]
+    fn sizes_are_described() {
+        assert_eq!(describe_size(MAX_JSON_BYTES), "4 MiB (4194304 bytes)");
+        assert_eq!(describe_size(MAX_ERROR_BODY_BYTES), "64 KiB (65536 bytes)");
+        assert_eq!(describe_size(1000), "1000 bytes");
     }
 
     #[test]

@@ -10,9 +10,14 @@
 //! - `Kerberos` with a principal and a keytab: the `koji` command-line client
 //!   after `kinit -k -t <keytab> <principal>`, each submission with its own
 //!   ticket cache in a private temporary directory, as Fedora's tools do
-//!   (see `docs/koji.md` for why).
+//!   (see `docs/koji.md` for why). Both programs see only the environment
+//!   they need ([`crate::process::INHERITED_ENV`]), never the service's
+//!   secrets.
 //! - `Kerberos` without a principal or keytab: dry-run. Submissions and
 //!   cancellations return the exact call instead of sending it; reads work.
+//!
+//! The hub's client follows no redirect (a 3xx is a permanent error naming
+//! where it points) and reads at most 64 MiB of an answer.
 //!
 //! Failures are classified ([`ClientError`]): connection errors, timeouts,
 //! 5xx and 429 are transient (with `Retry-After`); faults are permanent with
@@ -22,13 +27,15 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Output, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use events::states::KojiTaskState;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER, USER_AGENT};
 
+use crate::http::{self, BodyError};
+use crate::process::{self, Finished, Limit, Overflow, RunError};
 use crate::xmlrpc::{self, Value};
 use crate::{ClientError, DryRunRequest};
 
@@ -188,6 +195,13 @@ pub mod faults {
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// How much of a command's output goes into an error message.
 const MAX_OUTPUT_CHARS: usize = 4000;
+/// How much of each output stream of `kinit` and `koji` is kept; the rest is
+/// read and thrown away, so a program that prints without end costs no
+/// memory. `koji build` prints `Created task: <id>` on its first line.
+const MAX_COMMAND_OUTPUT: Limit = Limit {
+    bytes: 64 * 1024,
+    overflow: Overflow::Truncate,
+};
 
 /// The Koji client: anonymous XML-RPC reads, writes as configured.
 #[derive(Debug)]
@@ -224,6 +238,8 @@ impl KojiClient {
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeouts.connect)
             .timeout(config.timeouts.request)
+            // A 307 or 308 would resend the call elsewhere; see http_status_error.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| permanent(format!("cannot build the HTTP client: {e}")))?;
         let writer = match config.auth {
@@ -255,7 +271,7 @@ impl KojiClient {
 
     /// One XML-RPC call: its value, or the classified failure.
     async fn call(&self, method: &str, params: &[Value]) -> Result<Value, ClientError> {
-        let response = self
+        let mut response = self
             .http
             .post(&self.hub_url)
             .header(CONTENT_TYPE, "text/xml")
@@ -270,8 +286,15 @@ impl KojiClient {
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
-            let body = read_body(method, response).await.unwrap_or_default();
-            return Err(http_status_error(method, status, retry_after, &body));
+            let location = http::location(&response);
+            let body = http::body_excerpt(&mut response, http::MAX_ERROR_BODY_BYTES).await;
+            return Err(http_status_error(
+                method,
+                status,
+                retry_after,
+                location.as_deref(),
+                &String::from_utf8_lossy(&body),
+            ));
         }
         let body = read_body(method, response).await?;
         match xmlrpc::decode_response(&body) {
@@ -307,7 +330,13 @@ impl KojiClient {
         args: &[&str],
     ) -> Result<String, ClientError> {
         let what = args.first().copied().unwrap_or("koji");
-        let ccache_dir = private_temp_dir()?;
+        // The ticket cache lives and dies with one command.
+        let ccache_dir = process::private_temp_dir().map_err(|e| {
+            transient(
+                format!("cannot create a private directory for the Kerberos ticket cache: {e}"),
+                None,
+            )
+        })?;
         let mut ccache = OsString::from("FILE:");
         ccache.push(ccache_dir.path().join("ccache"));
         let runner = CommandRunner {
@@ -315,7 +344,6 @@ impl KojiClient {
                 .map(OsStr::to_owned)
                 .or_else(|| std::env::var_os("PATH"))
                 .unwrap_or_default(),
-            set_path: command_path.is_some(),
             ccache,
             timeout: self.timeouts.command,
         };
@@ -375,11 +403,10 @@ impl KojiClient {
                 ));
             }
         };
-        let text = output_text(&output);
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
-            Err(koji_cli_failure(what, output.status, &text))
+            Err(koji_cli_failure(what, output.status, &output_text(&output)))
         }
     }
 }
@@ -640,8 +667,12 @@ fn http_status_error(
     method: &str,
     status: reqwest::StatusCode,
     retry_after: Option<Duration>,
+    location: Option<&str>,
     body: &str,
 ) -> ClientError {
+    if status.is_redirection() {
+        return http::redirect_error(SERVICE, method, status.as_u16(), location);
+    }
     let message = format!("{method}: HTTP {status}: {}", excerpt(body));
     if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
         transient(message, retry_after)
@@ -680,20 +711,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 async fn read_body(method: &str, mut response: reqwest::Response) -> Result<String, ClientError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport_error(method, &e))?
-    {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(permanent(format!(
-                "{method}: the answer is larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
+    match http::body_up_to(&mut response, MAX_RESPONSE_BYTES).await {
+        Ok(body) => Ok(String::from_utf8_lossy(&body).into_owned()),
+        Err(BodyError::TooLarge) => Err(http::too_large(SERVICE, method, MAX_RESPONSE_BYTES)),
+        Err(BodyError::Transport(e)) => Err(transport_error(method, &e)),
     }
-    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The start of a long text, cut on a character boundary.
@@ -705,7 +727,7 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-fn output_text(output: &Output) -> String {
+fn output_text(output: &Finished) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let joined = match (stderr.trim(), stdout.trim()) {
@@ -714,7 +736,15 @@ fn output_text(output: &Output) -> String {
         ("", out) => out.to_owned(),
         (err, out) => format!("{err}\n{out}"),
     };
-    excerpt(&joined)
+    let text = excerpt(&joined);
+    if output.stdout_cut || output.stderr_cut {
+        format!(
+            "{text} (output beyond {} was dropped)",
+            http::describe_size(MAX_COMMAND_OUTPUT.bytes)
+        )
+    } else {
+        text
+    }
 }
 
 fn describe(status: ExitStatus) -> String {
@@ -787,7 +817,7 @@ fn koji_cli_failure(what: &str, status: ExitStatus, text: &str) -> ClientError {
 
 /// A failed `kinit`: unreachable KDCs are transient, anything else (no such
 /// principal, unreadable keytab, wrong keys) is an authentication problem.
-fn kinit_failure(principal: &str, output: &Output) -> ClientError {
+fn kinit_failure(principal: &str, output: &Finished) -> ClientError {
     let text = output_text(output);
     let message = format!(
         "kinit for {principal} failed ({}): {text}",
@@ -811,64 +841,47 @@ fn kinit_failure(principal: &str, output: &Output) -> ClientError {
     }
 }
 
-/// A directory only the service can read, removed when dropped: the ticket
-/// cache lives and dies with one command.
-fn private_temp_dir() -> Result<tempfile::TempDir, ClientError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let dir = tempfile::Builder::new()
-        .prefix("fedora-ci-krb5-")
-        .tempdir()
-        .map_err(|e| {
-            transient(
-                format!("cannot create a directory for the Kerberos ticket cache: {e}"),
-                None,
-            )
-        })?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(|e| {
-        transient(
-            format!("cannot make the ticket cache directory private: {e}"),
-            None,
-        )
-    })?;
-    Ok(dir)
-}
-
 enum CommandError {
     NotFound,
     Io(std::io::Error),
     TimedOut,
 }
 
-/// Runs `kinit` and `koji` with a private ticket cache, no stdin, English
-/// messages (they are classified by their text), and a deadline.
+/// Runs `kinit` and `koji` with a private ticket cache, only the environment
+/// they need ([`process::INHERITED_ENV`]), no stdin, English messages (they
+/// are classified by their text), a deadline, and their output kept up to
+/// [`MAX_COMMAND_OUTPUT`].
 struct CommandRunner {
     search_path: OsString,
-    set_path: bool,
     ccache: OsString,
     timeout: Duration,
 }
 
 impl CommandRunner {
-    async fn run(&self, program: &str, args: &[&OsStr]) -> Result<Output, CommandError> {
+    async fn run(&self, program: &str, args: &[&OsStr]) -> Result<Finished, CommandError> {
         let executable = find_program(program, &self.search_path).ok_or(CommandError::NotFound)?;
-        let mut command = tokio::process::Command::new(executable);
-        command
-            .args(args)
-            .env("KRB5CCNAME", &self.ccache)
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if self.set_path {
-            command.env("PATH", &self.search_path);
-        }
-        let child = command.spawn().map_err(CommandError::Io)?;
-        // On timeout the future, and with it the child, is dropped, which
-        // kills the process.
-        match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Ok(result) => result.map_err(CommandError::Io),
-            Err(_) => Err(CommandError::TimedOut),
+        let mut command = process::command(
+            executable.as_os_str(),
+            Some(&self.search_path),
+            &self.ccache,
+        );
+        command.args(args);
+        match process::run(
+            command,
+            self.timeout,
+            MAX_COMMAND_OUTPUT,
+            MAX_COMMAND_OUTPUT,
+        )
+        .await
+        {
+            Ok(finished) => Ok(finished),
+            Err(RunError::Spawn(e) | RunError::Io(e)) => Err(CommandError::Io(e)),
+            Err(RunError::TimedOut) => Err(CommandError::TimedOut),
+            // Only a stream that refuses overflow ends a run early, and these
+            // truncate.
+            Err(RunError::TooMuchOutput) => Err(CommandError::Io(std::io::Error::other(
+                "the program printed more than its output limit",
+            ))),
         }
     }
 }

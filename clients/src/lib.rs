@@ -4,7 +4,8 @@
 //! ([`fas`]). The job runner holds them as `Arc<dyn ..>`; tests and local runs
 //! point them at the stand-ins of [`standins`] (feature `standins`).
 //!
-//! Every call has a timeout, and every failure is classified ([`ClientError`]):
+//! Every call has a timeout, follows no redirect and reads at most a limited
+//! body, and every failure is classified ([`ClientError`]):
 //! transient (try again later, honouring `Retry-After`), permanent (the
 //! request itself is wrong), or an authentication problem. Without a token
 //! the Testing Farm and dist-git clients run in dry-run: they return the
@@ -15,6 +16,7 @@ pub mod error;
 pub mod fas;
 pub mod http;
 pub mod koji;
+pub mod process;
 pub mod testing_farm;
 pub mod xmlrpc;
 

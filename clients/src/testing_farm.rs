@@ -104,8 +104,8 @@ impl TestingFarmClient {
         })
     }
 
-    fn url(&self, segments: &[&str]) -> Url {
-        http::join(&self.api_url, segments)
+    fn url(&self, segments: &[&str]) -> Result<Url, ClientError> {
+        http::join(SERVICE, &self.api_url, segments)
     }
 
     /// `payload` with `notification.webhook.token` set to `token`, when the
@@ -162,7 +162,7 @@ impl TestingFarmClient {
                         .and_then(|t| t.as_str())
                 }),
         );
-        let mut request = self.http.post(self.url(&["requests"])).json(&body);
+        let mut request = self.http.post(self.url(&["requests"])?).json(&body);
         if let Some(auth) = http::authorization("Bearer", token) {
             request = request.header(AUTHORIZATION, auth);
         }
@@ -181,7 +181,7 @@ impl TestingFarmClient {
         token: &SecretString,
         request_id: &str,
     ) -> Result<Option<DryRunRequest>, ClientError> {
-        let mut request = self.http.delete(self.url(&["requests", request_id]));
+        let mut request = self.http.delete(self.url(&["requests", request_id])?);
         if let Some(auth) = http::authorization("Bearer", token) {
             request = request.header(AUTHORIZATION, auth);
         }
@@ -204,13 +204,13 @@ impl TestingFarmClient {
     }
 
     async fn get_live(&self, request_id: &str) -> Result<serde_json::Value, ClientError> {
-        let request = self.http.get(self.url(&["requests", request_id]));
+        let request = self.http.get(self.url(&["requests", request_id])?);
         let response = http::call(SERVICE, request).await?;
         http::json(SERVICE, response).await
     }
 
     async fn composes_live(&self, ranch: &str) -> Result<Vec<String>, ClientError> {
-        let request = self.http.get(self.url(&["composes", ranch]));
+        let request = self.http.get(self.url(&["composes", ranch])?);
         let response = http::call(SERVICE, request).await?;
         #[derive(Deserialize)]
         struct Compose {
@@ -230,7 +230,7 @@ impl TestingFarmClient {
 impl TestingFarm for TestingFarmClient {
     async fn submit(&self, payload: &serde_json::Value) -> Result<Submitted, ClientError> {
         let Some(token) = &self.token else {
-            let url = self.url(&["requests"]);
+            let url = self.url(&["requests"])?;
             tracing::info!(%url, "dry-run: Testing Farm request not submitted");
             return Ok(Submitted::DryRun(DryRunRequest {
                 service: SERVICE,
@@ -248,7 +248,7 @@ impl TestingFarm for TestingFarmClient {
 
     async fn cancel(&self, request_id: &str) -> Result<Option<DryRunRequest>, ClientError> {
         let Some(token) = &self.token else {
-            let url = self.url(&["requests", request_id]);
+            let url = self.url(&["requests", request_id])?;
             tracing::info!(%url, "dry-run: Testing Farm request not canceled");
             return Ok(Some(DryRunRequest {
                 service: SERVICE,

@@ -2,6 +2,8 @@
 //! URLs are the real ones from messages (`https://src.fedoraproject.org/...`);
 //! only the API calls go to the stand-in.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use clients::http::Timeouts;
 use clients::standins::distgit::{DistGitStandin, PrComment};
 use secrecy::SecretString;
 use serde_json::json;
+use support::{Answer, RawServer};
 
 const BASE: &str = "https://src.fedoraproject.org";
 const PROJECT: &str = "https://src.fedoraproject.org/rpms/optee_os";
@@ -416,4 +419,126 @@ async fn an_unreachable_service_is_transient() {
         .expect_err("unreachable");
     assert!(err.is_transient(), "{err:?}");
     assert!(!format!("{err:?}").contains(TOKEN));
+}
+
+/// The review's L1: a message naming `rpms/..` or a fork of `..` put a flag
+/// on the Pagure project `rpms`. Such names are refused before any call.
+#[tokio::test]
+async fn dot_segments_in_project_urls_never_reach_dist_git() {
+    let pagure = standin().await;
+    let client = client(&pagure, Some(TOKEN));
+    for url in [
+        "https://src.fedoraproject.org/rpms/..",
+        "https://src.fedoraproject.org/rpms/.",
+        "https://src.fedoraproject.org/fork/../rpms/bash",
+        "https://src.fedoraproject.org/forks/../rpms/bash.git",
+        "https://src.fedoraproject.org/rpms/%2e%2e",
+        "https://src.fedoraproject.org/rpms/.\t.",
+    ] {
+        let err = client
+            .set_pr_flag(url, 4245, &flag("pending"))
+            .await
+            .expect_err(url);
+        assert!(matches!(err, ClientError::Permanent { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("is not a valid Pagure name"),
+            "{err}"
+        );
+        assert!(client.file_exists(url, HEAD, ".fmf/version").await.is_err());
+        assert!(client.post_pr_comment(url, 4245, "hi").await.is_err());
+    }
+    assert!(pagure.calls().is_empty(), "{:?}", pagure.calls());
+}
+
+#[tokio::test]
+async fn commits_in_urls_must_be_full_hashes() {
+    let pagure = standin().await;
+    let client = client(&pagure, Some(TOKEN));
+    for sha in ["..", "889f07a", "rawhide", ""] {
+        let err = client
+            .set_commit_flag(PROJECT, sha, &flag("failure"))
+            .await
+            .expect_err(sha);
+        assert!(matches!(err, ClientError::Permanent { .. }), "{err:?}");
+        assert!(err.to_string().contains("is not a commit hash"), "{err}");
+        assert!(
+            client
+                .file_exists(PROJECT, sha, ".fmf/version")
+                .await
+                .is_err()
+        );
+    }
+    // A path that climbs out of the commit is refused too.
+    assert!(
+        client
+            .file_exists(PROJECT, HEAD, "../../../c/x/flag")
+            .await
+            .is_err()
+    );
+    assert!(pagure.calls().is_empty(), "{:?}", pagure.calls());
+}
+
+#[tokio::test]
+async fn a_redirected_flag_is_a_permanent_error_and_goes_nowhere() {
+    let elsewhere = RawServer::start(Answer::json(r#"{"message": "Flag added"}"#)).await;
+    let redirecting = RawServer::start(Answer::redirect(
+        308,
+        &format!(
+            "{}/api/0/rpms/optee_os/pull-request/2/flag",
+            elsewhere.url()
+        ),
+    ))
+    .await;
+    let client = PagureClient::new(
+        BASE,
+        &redirecting.url(),
+        Some(SecretString::from(TOKEN)),
+        Timeouts::default(),
+    )
+    .expect("a client");
+    let err = client
+        .set_pr_flag(PROJECT, 2, &flag("pending"))
+        .await
+        .expect_err("a redirect");
+    assert!(matches!(err, ClientError::Permanent { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("308 Permanent Redirect"), "{text}");
+    assert!(
+        text.contains(&format!("redirected to {},", elsewhere.host())),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN), "{text}");
+    assert!(elsewhere.requests().is_empty());
+
+    // A read, and a file look-up (which tells 200 from 404), alike.
+    let err = client.project(PROJECT).await.expect_err("a redirect");
+    assert!(text_has_redirect(&err), "{err}");
+    let err = client
+        .file_exists(PROJECT, HEAD, ".fmf/version")
+        .await
+        .expect_err("a redirect");
+    assert!(text_has_redirect(&err), "{err}");
+    assert!(elsewhere.requests().is_empty());
+}
+
+fn text_has_redirect(err: &ClientError) -> bool {
+    matches!(err, ClientError::Permanent { .. })
+        && err.to_string().contains("redirects are not followed")
+}
+
+#[tokio::test]
+async fn a_project_answer_larger_than_the_limit_is_refused() {
+    let server = RawServer::start(Answer::Endless { status: 200 }).await;
+    let client =
+        PagureClient::new(BASE, &server.url(), None, Timeouts::default()).expect("a client");
+    let err = client
+        .branch_exists(PROJECT, "rawhide")
+        .await
+        .expect_err("too large");
+    assert!(matches!(err, ClientError::Permanent { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .ends_with("the answer is larger than the limit of 4 MiB (4194304 bytes)"),
+        "{err}"
+    );
 }

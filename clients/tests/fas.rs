@@ -2,6 +2,8 @@
 //! through reqwest, and with Kerberos through `kinit` (a stand-in script
 //! here) and the system's `curl --negotiate`.
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,6 +12,7 @@ use clients::ClientError;
 use clients::fas::{Fas, FasAuth, FasClient, Kerberos};
 use clients::http::Timeouts;
 use clients::standins::fas::FasStandin;
+use support::{Answer, RawServer};
 
 async fn standin() -> FasStandin {
     let fas = FasStandin::start().await.expect("the stand-in starts");
@@ -172,7 +175,7 @@ fn fake_kinit(dir: &Path, fail: bool) -> (PathBuf, PathBuf) {
 
 fn kerberos(dir: &Path, kinit: PathBuf) -> Kerberos {
     Kerberos {
-        ccache: dir.join("ccache"),
+        ccache: Some(dir.join("ccache")),
         kinit_program: kinit,
         ..Kerberos::new(
             "fedora-ci/ci.fedoraproject.org@FEDORAPROJECT.ORG",
@@ -269,4 +272,329 @@ async fn a_failing_kinit_is_an_auth_error() {
         other => panic!("{other:?}"),
     }
     assert!(fas.calls().is_empty());
+}
+
+fn write_script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).expect("write the script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+fn kerberos_client(url: &str, kerberos: Kerberos) -> FasClient {
+    FasClient::new(url, FasAuth::Kerberos(kerberos), Timeouts::default()).expect("a client")
+}
+
+/// Without a configured cache, the ticket goes into a private directory with
+/// a random name, which lives as long as the client.
+#[tokio::test]
+async fn the_default_credential_cache_is_in_a_private_directory() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (kinit, log) = fake_kinit(dir.path(), false);
+    let fas = standin().await;
+    let client = kerberos_client(
+        &fas.url(),
+        Kerberos {
+            kinit_program: kinit,
+            ..Kerberos::new("fedora-ci@FEDORAPROJECT.ORG", dir.path().join("keytab"))
+        },
+    );
+    assert_eq!(client.is_member("zbyszek", "packager").await, Ok(true));
+
+    let logged = std::fs::read_to_string(&log).expect("kinit ran");
+    let ccache = logged
+        .trim()
+        .rsplit_once("KRB5CCNAME=FILE:")
+        .map(|(_, path)| PathBuf::from(path))
+        .expect("a FILE: cache");
+    let private = ccache.parent().expect("a directory").to_owned();
+    assert_eq!(ccache.file_name().and_then(|n| n.to_str()), Some("ccache"));
+    // Not the old predictable name, `/tmp/fedora-ci-worker-fasjson-<pid>.ccache`.
+    assert!(
+        !ccache.ends_with(format!(
+            "fedora-ci-worker-fasjson-{}.ccache",
+            std::process::id()
+        )),
+        "{}",
+        ccache.display()
+    );
+    assert_ne!(private, std::env::temp_dir());
+    let meta = std::fs::metadata(&private).expect("the directory exists");
+    assert_eq!(meta.mode() & 0o777, 0o700, "{}", private.display());
+    drop(client);
+    assert!(!private.exists(), "{} was left behind", private.display());
+}
+
+/// A KDC that does not answer must not hold a look-up for ever.
+#[tokio::test]
+async fn a_kinit_that_hangs_is_killed_and_transient() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let kinit = dir.path().join("kinit");
+    let pid_file = dir.path().join("kinit.pid");
+    write_script(
+        &kinit,
+        &format!("echo $$ > '{}'\nexec sleep 60\n", pid_file.display()),
+    );
+    let fas = standin().await;
+    let client = kerberos_client(
+        &fas.url(),
+        Kerberos {
+            kinit_timeout: Duration::from_millis(500),
+            ..kerberos(dir.path(), kinit)
+        },
+    );
+    let err = client
+        .is_member("zbyszek", "packager")
+        .await
+        .expect_err("a timeout");
+    assert_eq!(
+        err,
+        ClientError::Transient {
+            service: "fasjson",
+            message: "kinit for fedora-ci/ci.fedoraproject.org@FEDORAPROJECT.ORG did not finish within 500ms and was killed (is the KDC reachable?)".to_owned(),
+            retry_after: None,
+        }
+    );
+    assert!(fas.calls().is_empty());
+    // The process is gone (or a zombie about to be reaped), not sleeping on.
+    let pid = std::fs::read_to_string(&pid_file).expect("kinit started");
+    let stat = PathBuf::from(format!("/proc/{}/stat", pid.trim()));
+    let mut state = None;
+    for _ in 0..100 {
+        state = std::fs::read_to_string(&stat)
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.chars().next()))
+            .flatten();
+        if matches!(state, None | Some('Z')) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(matches!(state, None | Some('Z')), "kinit is {state:?}");
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_permanent_error_and_is_not_followed() {
+    let elsewhere =
+        RawServer::start(Answer::json(r#"{"result": [{"groupname": "packager"}]}"#)).await;
+    let redirecting = RawServer::start(Answer::redirect(
+        307,
+        &format!("{}/v1/users/zbyszek/groups/", elsewhere.url()),
+    ))
+    .await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (kinit, _) = fake_kinit(dir.path(), false);
+    let anonymous =
+        FasClient::new(&redirecting.url(), FasAuth::None, Timeouts::default()).expect("a client");
+    let with_curl = kerberos_client(&redirecting.url(), kerberos(dir.path(), kinit));
+    for client in [&anonymous, &with_curl] {
+        let err = client
+            .is_member("zbyszek", "packager")
+            .await
+            .expect_err("a redirect");
+        assert_eq!(
+            err,
+            ClientError::Permanent {
+                service: "fasjson",
+                message: format!(
+                    "GET {}/v1/users/zbyszek/groups/?page_size=100&page_number=1: 307 Temporary Redirect: redirected to {}, and redirects are not followed (is the configured URL the API's own?)",
+                    redirecting.url(),
+                    elsewhere.host()
+                ),
+            }
+        );
+    }
+    assert_eq!(redirecting.requests().len(), 2);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_limit_is_refused() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (kinit, _) = fake_kinit(dir.path(), false);
+    // With a Content-Length (curl's --max-filesize stops it), and chunked
+    // without one (the output limit does).
+    for answer in [
+        Answer::large_json(clients::http::MAX_JSON_BYTES + 1),
+        Answer::Endless { status: 200 },
+    ] {
+        let server = RawServer::start(answer).await;
+        let anonymous =
+            FasClient::new(&server.url(), FasAuth::None, Timeouts::default()).expect("a client");
+        let with_curl = kerberos_client(&server.url(), kerberos(dir.path(), kinit.clone()));
+        for client in [&anonymous, &with_curl] {
+            let err = client
+                .is_member("zbyszek", "packager")
+                .await
+                .expect_err("too large");
+            assert_eq!(
+                err,
+                ClientError::Permanent {
+                    service: "fasjson",
+                    message: format!(
+                        "GET {}/v1/users/zbyszek/groups/?page_size=100&page_number=1: the answer is larger than the limit of 4 MiB (4194304 bytes)",
+                        server.url()
+                    ),
+                }
+            );
+        }
+    }
+}
+
+/// Set in the test process; must reach no child.
+const DATABASE_URL: &str = "postgres://fedora-ci:SECRET-DB-PASSWORD@db.example/fedora_ci";
+const SENTRY_DSN: &str = "https://SECRET-SENTRY-KEY@sentry.example/7";
+
+/// The environment a child sees, by name, from `export -p` (a shell
+/// builtin, so the fakes need nothing on `PATH`).
+fn exported(dump: &str) -> std::collections::BTreeMap<String, String> {
+    dump.lines()
+        .filter_map(|line| line.strip_prefix("export "))
+        .map(|entry| match entry.split_once('=') {
+            Some((name, value)) => (name.to_owned(), value.trim_matches('\'').to_owned()),
+            None => (entry.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+/// The child processes get a clean environment: the review's L6 found the
+/// database URL (with its password) in `kinit`'s. The test process cannot
+/// set a variable for itself (`set_var` is unsafe), so it runs itself again
+/// with the secrets set, and that run makes the assertions.
+#[test]
+fn kinit_and_curl_get_only_the_environment_they_need() {
+    if std::env::var_os("FEDORA_CI_TEST_CHILD_ENV").is_none() {
+        let exe = std::env::current_exe().expect("the test binary");
+        let output = std::process::Command::new(exe)
+            .args([
+                "kinit_and_curl_get_only_the_environment_they_need",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("FEDORA_CI_TEST_CHILD_ENV", "1")
+            .env("FEDORA_CI__DATABASE__URL", DATABASE_URL)
+            .env("FEDORA_CI__SENTRY__DSN", SENTRY_DSN)
+            .env("KRB5_CONFIG", "/etc/ipa/krb5.conf")
+            .env("HOME", "/home/fedora-ci-worker")
+            .output()
+            .expect("the test runs again");
+        assert!(
+            output.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+            "the inner run ran nothing: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        assert_eq!(
+            std::env::var("FEDORA_CI__DATABASE__URL").as_deref(),
+            Ok(DATABASE_URL)
+        );
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let kinit = dir.path().join("kinit");
+        write_script(
+            &kinit,
+            &format!("export -p > '{}'\n", dir.path().join("kinit.env").display()),
+        );
+        // curl records what it was given, then is the real one.
+        let curl = dir.path().join("curl");
+        write_script(
+            &curl,
+            &format!(
+                "export -p > '{}'\nexec curl \"$@\"\n",
+                dir.path().join("curl.env").display()
+            ),
+        );
+        let fas = standin().await;
+        let client = kerberos_client(
+            &fas.url(),
+            Kerberos {
+                curl_program: curl,
+                ..kerberos(dir.path(), kinit)
+            },
+        );
+        assert_eq!(client.is_member("zbyszek", "packager").await, Ok(true));
+        let allowed: Vec<&str> = clients::process::INHERITED_ENV
+            .iter()
+            .copied()
+            .chain(["PATH", "KRB5CCNAME", "LC_ALL", "PWD", "OLDPWD"])
+            .collect();
+        for program in ["kinit", "curl"] {
+            let dump = std::fs::read_to_string(dir.path().join(format!("{program}.env")))
+                .expect("the program ran");
+            assert!(!dump.contains("SECRET"), "{program}: {dump}");
+            let env = exported(&dump);
+            for name in env.keys() {
+                assert!(allowed.contains(&name.as_str()), "{program} got {name}");
+            }
+            assert_eq!(
+                env.get("LC_ALL").map(String::as_str),
+                Some("C"),
+                "{program}"
+            );
+            assert_eq!(
+                env.get("KRB5_CONFIG").map(String::as_str),
+                Some("/etc/ipa/krb5.conf"),
+                "{program}"
+            );
+            assert_eq!(
+                env.get("HOME").map(String::as_str),
+                Some("/home/fedora-ci-worker"),
+                "{program}"
+            );
+            assert_eq!(
+                env.get("KRB5CCNAME").cloned(),
+                Some(format!("FILE:{}", dir.path().join("ccache").display())),
+                "{program}"
+            );
+            assert!(env.contains_key("PATH"), "{program}");
+        }
+    });
+}
+
+/// curl has its own `--max-time`; one that does not finish anyway (here a
+/// fake that ignores it) is killed after that and the connect timeout.
+#[tokio::test]
+async fn a_curl_that_hangs_is_killed_and_transient() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (kinit, _) = fake_kinit(dir.path(), false);
+    let curl = dir.path().join("curl");
+    write_script(&curl, "exec sleep 60\n");
+    let fas = standin().await;
+    let client = FasClient::new(
+        &fas.url(),
+        FasAuth::Kerberos(Kerberos {
+            curl_program: curl,
+            ..kerberos(dir.path(), kinit)
+        }),
+        Timeouts {
+            connect: Duration::from_millis(200),
+            total: Duration::from_millis(300),
+        },
+    )
+    .expect("a client");
+    let err = client
+        .is_member("zbyszek", "packager")
+        .await
+        .expect_err("a timeout");
+    assert!(err.is_transient(), "{err:?}");
+    assert!(
+        err.to_string()
+            .ends_with("curl did not finish within 500ms and was killed"),
+        "{err}"
+    );
 }

@@ -2,6 +2,8 @@
 //! Kerberos path against fake `kinit` and `koji` programs.
 #![cfg(feature = "standins")]
 
+mod support;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +13,7 @@ use clients::standins::koji::{KojiHub, Submission};
 use clients::{ClientError, DryRunRequest};
 use events::states::KojiTaskState;
 use serde_json::json;
+use support::{Answer, RawServer};
 
 const SOURCE: &str =
     "git+https://src.fedoraproject.org/rpms/hello.git#beaf90b5e4e8f2fc35d3e3d5fda5f51a3c6f1a2b";
@@ -863,4 +866,182 @@ async fn arguments_that_look_like_options_are_refused() {
         .expect_err("refused");
     assert!(matches!(error, ClientError::Permanent { .. }), "{error}");
     assert_eq!(bin.read("kinit.args"), "");
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_hub_is_a_permanent_error_and_is_not_followed() {
+    let elsewhere = RawServer::start(Answer::json("<methodResponse/>")).await;
+    let redirecting = RawServer::start(Answer::redirect(
+        307,
+        &format!("{}/kojihub", elsewhere.url()),
+    ))
+    .await;
+    let koji = client(&format!("{}/kojihub", redirecting.url()), KojiAuth::None);
+    let error = koji
+        .submit_scratch_build(SOURCE, "rawhide")
+        .await
+        .expect_err("a redirect");
+    assert_eq!(
+        error,
+        ClientError::Permanent {
+            service: "koji",
+            message: format!(
+                "build: 307 Temporary Redirect: redirected to {}, and redirects are not followed (is the configured URL the API's own?)",
+                elsewhere.host()
+            ),
+        }
+    );
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_refused_at_the_limit() {
+    let server = RawServer::start(Answer::Endless { status: 200 }).await;
+    let koji = client(&format!("{}/kojihub", server.url()), KojiAuth::None);
+    let error = koji.task_info(1).await.expect_err("too large");
+    assert_eq!(
+        error,
+        ClientError::Permanent {
+            service: "koji",
+            message: "getTaskInfo: the answer is larger than the limit of 64 MiB (67108864 bytes)"
+                .to_owned(),
+        }
+    );
+
+    // An error's body is only read for its start.
+    let server = RawServer::start(Answer::Endless { status: 502 }).await;
+    let koji = client(&format!("{}/kojihub", server.url()), KojiAuth::None);
+    let error = koji.task_info(1).await.expect_err("502");
+    assert!(error.is_transient(), "{error}");
+    assert!(error.to_string().contains("HTTP 502"), "{error}");
+    assert!(!error.to_string().contains("timed out"), "{error}");
+}
+
+#[tokio::test]
+async fn a_koji_that_prints_a_lot_keeps_its_task_id() {
+    let bin = FakeBin::new();
+    bin.add("kinit", KINIT);
+    bin.add(
+        "koji",
+        "echo 'Created task: 123'\ni=0\nwhile [ $i -lt 20000 ]; do echo 'Watching tasks (this may be safely interrupted)...'; i=$((i+1)); done\n",
+    );
+    let koji = bin.client(
+        "https://koji.example/kojihub",
+        bin.search_path(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        koji.submit_scratch_build(SOURCE, "rawhide").await,
+        Ok(Submitted::Task { id: 123 })
+    );
+}
+
+/// Set in the test process; must reach no child.
+const DATABASE_URL: &str = "postgres://fedora-ci:SECRET-DB-PASSWORD@db.example/fedora_ci";
+const SENTRY_DSN: &str = "https://SECRET-SENTRY-KEY@sentry.example/7";
+
+/// Records its environment (`export -p` is a builtin), then does what
+/// [`KINIT`] does.
+const KINIT_RECORDING_ENV: &str = r#"d=${0%/*}
+export -p > "$d/kinit.env"
+: > "${KRB5CCNAME#FILE:}"
+"#;
+
+const KOJI_RECORDING_ENV: &str = r#"d=${0%/*}
+export -p > "$d/koji.env"
+echo "Created task: 123"
+"#;
+
+/// The review's L6 found the database URL (with its password) in `kinit`'s
+/// environment. The test process cannot set a variable for itself
+/// (`set_var` is unsafe), so it runs itself again with the secrets set, and
+/// that run makes the assertions.
+#[test]
+fn kinit_and_koji_get_only_the_environment_they_need() {
+    if std::env::var_os("FEDORA_CI_TEST_CHILD_ENV").is_none() {
+        let exe = std::env::current_exe().expect("the test binary");
+        let output = std::process::Command::new(exe)
+            .args([
+                "kinit_and_koji_get_only_the_environment_they_need",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("FEDORA_CI_TEST_CHILD_ENV", "1")
+            .env("FEDORA_CI__DATABASE__URL", DATABASE_URL)
+            .env("FEDORA_CI__SENTRY__DSN", SENTRY_DSN)
+            .env("KRB5_CONFIG", "/etc/ipa/krb5.conf")
+            .env("HOME", "/home/fedora-ci-worker")
+            .output()
+            .expect("the test runs again");
+        assert!(
+            output.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+            "the inner run ran nothing: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        assert_eq!(
+            std::env::var("FEDORA_CI__DATABASE__URL").as_deref(),
+            Ok(DATABASE_URL)
+        );
+        let bin = FakeBin::new();
+        bin.add("kinit", KINIT_RECORDING_ENV);
+        bin.add("koji", KOJI_RECORDING_ENV);
+        let search_path = bin.search_path();
+        let koji = bin.client(
+            "https://koji.example/kojihub",
+            search_path.clone(),
+            Duration::from_secs(10),
+        );
+        assert_eq!(
+            koji.submit_scratch_build(SOURCE, "rawhide").await,
+            Ok(Submitted::Task { id: 123 })
+        );
+        let allowed: Vec<&str> = clients::process::INHERITED_ENV
+            .iter()
+            .copied()
+            .chain(["PATH", "KRB5CCNAME", "LC_ALL", "PWD", "OLDPWD"])
+            .collect();
+        for program in ["kinit", "koji"] {
+            let dump = bin.read(&format!("{program}.env"));
+            assert!(dump.contains("export "), "{program} did not run");
+            assert!(!dump.contains("SECRET"), "{program}: {dump}");
+            let names: Vec<&str> = dump
+                .lines()
+                .filter_map(|line| line.strip_prefix("export "))
+                .map(|entry| entry.split_once('=').map_or(entry, |(name, _)| name))
+                .collect();
+            for name in &names {
+                assert!(allowed.contains(name), "{program} got {name}");
+            }
+            for expected in [
+                "export LC_ALL='C'".to_owned(),
+                "export KRB5_CONFIG='/etc/ipa/krb5.conf'".to_owned(),
+                "export HOME='/home/fedora-ci-worker'".to_owned(),
+                format!("export PATH='{}'", search_path.to_string_lossy()),
+            ] {
+                assert!(
+                    dump.lines().any(|l| l == expected),
+                    "{program}: {expected} in {dump}"
+                );
+            }
+            assert!(names.contains(&"KRB5CCNAME"), "{program}");
+        }
+    });
 }

@@ -1,5 +1,7 @@
 //! The Testing Farm client against the Testing Farm stand-in, over real HTTP.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use clients::standins::testing_farm::TestingFarmStandin;
 use clients::testing_farm::{Submitted, TestingFarm, TestingFarmClient};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use support::{Answer, RawServer};
 
 const TOKEN: &str = "tf-api-token-0123456789";
 const WEBHOOK_TOKEN: &str = "webhook-secret-9876543210";
@@ -414,4 +417,128 @@ fn a_bad_api_url_is_refused() {
     let err =
         TestingFarmClient::new("not a url", None, None, Timeouts::default()).expect_err("refused");
     assert!(err.to_string().contains("testing_farm.api_url"), "{err}");
+}
+
+/// A 307 or 308 would resend the submission, webhook token and all, to
+/// wherever `Location` points: the client stops at the redirect instead.
+#[tokio::test]
+async fn a_redirect_is_a_permanent_error_and_is_not_followed() {
+    let elsewhere = RawServer::start(Answer::json(r#"{"id": "stolen"}"#)).await;
+    for status in [307, 308] {
+        let redirecting = RawServer::start(Answer::redirect(
+            status,
+            &format!("{}/requests", elsewhere.url()),
+        ))
+        .await;
+        let client = client(&redirecting.url(), Some(TOKEN), Some(WEBHOOK_TOKEN));
+        let err = client
+            .submit(&payload("https://ci.example.org/api/testing-farm/results"))
+            .await
+            .expect_err("a redirect");
+        assert!(matches!(err, ClientError::Permanent { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "testing-farm: POST {}/requests: {status} ",
+                redirecting.url()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "redirected to {}, and redirects are not followed",
+                elsewhere.host()
+            )),
+            "{text}"
+        );
+        assert_no_secrets(&text);
+        assert_eq!(redirecting.requests().len(), 1);
+        // A relative Location names the same host.
+        let relative = RawServer::start(Answer::redirect(status, "/v0.2/requests/x")).await;
+        let err = client_get(&relative, "x").await;
+        assert!(
+            err.to_string()
+                .contains(&format!("redirected to {},", relative.host())),
+            "{err}"
+        );
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+}
+
+async fn client_get(server: &RawServer, id: &str) -> ClientError {
+    client(&server.url(), None, None)
+        .get(id)
+        .await
+        .expect_err("an error")
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_limit_is_refused() {
+    // One with a Content-Length is refused before its body is read; one
+    // without (chunked) when the limit is reached.
+    for answer in [
+        Answer::large_json(clients::http::MAX_JSON_BYTES + 1),
+        Answer::Endless { status: 200 },
+    ] {
+        let server = RawServer::start(answer).await;
+        let err = client_get(&server, "0f9a7b3c").await;
+        assert_eq!(
+            err,
+            ClientError::Permanent {
+                service: "testing-farm",
+                message: format!(
+                    "GET {}/requests/0f9a7b3c: the answer is larger than the limit of 4 MiB (4194304 bytes)",
+                    server.url()
+                ),
+            }
+        );
+    }
+    // Just under the limit is fine.
+    let server = RawServer::start(Answer::large_json(clients::http::MAX_JSON_BYTES - 2)).await;
+    let answer = client(&server.url(), None, None)
+        .get("0f9a7b3c")
+        .await
+        .expect("within the limit");
+    assert!(answer.is_string());
+}
+
+/// Only the start of an error's body is read: one that never ends gives the
+/// status's error at once, not a timeout.
+#[tokio::test]
+async fn an_endless_error_body_is_cut() {
+    let server = RawServer::start(Answer::Endless { status: 503 }).await;
+    let client = TestingFarmClient::new(
+        &server.url(),
+        None,
+        None,
+        Timeouts {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(20),
+        },
+    )
+    .expect("a client");
+    let err = client.get("0f9a7b3c").await.expect_err("503");
+    assert!(err.is_transient(), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("503 Service Unavailable: aaaa"), "{text}");
+    assert!(!text.contains("timed out"), "{text}");
+    assert!(text.len() < 500, "{text}");
+}
+
+#[tokio::test]
+async fn ids_that_are_not_path_segments_are_refused() {
+    let tf = standin().await;
+    let client = client(&tf.url(), Some(TOKEN), None);
+    for id in ["..", ".", "", "a\tb"] {
+        let err = client.get(id).await.expect_err(id);
+        assert!(matches!(err, ClientError::Permanent { .. }), "{err:?}");
+        assert!(err.to_string().contains("refusing to build a URL"), "{err}");
+        let err = client.cancel(id).await.expect_err(id);
+        assert!(matches!(err, ClientError::Permanent { .. }), "{err:?}");
+    }
+    assert!(tf.calls().is_empty(), "{:?}", tf.calls());
 }

@@ -37,7 +37,31 @@ pub enum BadBody {
     /// so such a body is kept as bytes and recorded as dead.
     #[error("body contains a NUL character (\\u0000), which the inbox cannot store as JSON")]
     ContainsNul,
+    /// Valid JSON nested deeper than [`MAX_BODY_DEPTH`]: stored, it could
+    /// not be read back (serde_json stops at 128 levels), so it is refused
+    /// before it reaches the inbox.
+    #[error("body nests {depth} levels deep, over the limit of {limit}")]
+    TooDeep {
+        /// How deep the body nests (an object of scalars is 1).
+        depth: usize,
+        /// The limit, [`MAX_BODY_DEPTH`].
+        limit: usize,
+    },
 }
+
+/// The deepest nesting of arrays and objects a body may have. Real Fedora
+/// messages nest fewer than ten levels; serde_json, which the decider and
+/// the API read bodies back with, refuses more than 128. Half of that leaves
+/// room for the envelope a body is sometimes wrapped in (a replay file, a
+/// datagrepper page) without coming near the reader's limit.
+pub const MAX_BODY_DEPTH: usize = 64;
+
+/// The deepest nesting a message's headers may have, the header table itself
+/// counted as the first level. fedora-messaging's headers are flat (strings,
+/// numbers and booleans: 1), so deeper headers come from no Fedora Messaging
+/// publisher; the limit keeps every later step over them (conversion, NUL
+/// check, storage, the API) shallow.
+pub const MAX_HEADER_DEPTH: usize = 32;
 
 /// Decode an AMQP body the way a fedora-messaging consumer does, with our size
 /// limit first.
@@ -52,9 +76,9 @@ pub enum BadBody {
 /// Known differences from Python's `json.loads`, all for documents no
 /// fedora-messaging publisher produces (its `json.dumps` never writes them):
 /// we reject `NaN`/`Infinity` literals, lone UTF-16 surrogates in escapes and
-/// nesting deeper than 128 levels, which Python would accept; and NUL
-/// characters, which Python accepts but PostgreSQL cannot store
-/// ([`BadBody::ContainsNul`]).
+/// nesting deeper than [`MAX_BODY_DEPTH`] levels ([`BadBody::TooDeep`]),
+/// which Python would accept; and NUL characters, which Python accepts but
+/// PostgreSQL cannot store ([`BadBody::ContainsNul`]).
 pub fn decode_body(
     data: &[u8],
     content_encoding: Option<&str>,
@@ -102,10 +126,66 @@ pub fn check_body<'a>(
     if let Some(kind) = kind {
         return Err(BadBody::NotAnObject(kind));
     }
+    let depth = nesting_depth(json);
+    if depth > MAX_BODY_DEPTH {
+        return Err(BadBody::TooDeep {
+            depth,
+            limit: MAX_BODY_DEPTH,
+        });
+    }
     if json.contains("u0000") && has_nul(json) {
         return Err(BadBody::ContainsNul);
     }
     Ok(json)
+}
+
+/// How deeply a JSON document (known to be valid) nests its arrays and
+/// objects, read off its text in one pass: the parser that validated it
+/// ([`serde_json::value::RawValue`]) has no depth limit, and no tree is built.
+pub fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in json.as_bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// How deeply a JSON value nests (a scalar is 0, an object of scalars 1),
+/// counted without recursion, so that any value can be measured.
+pub fn value_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, depth)) = stack.pop() {
+        match value {
+            Value::Array(items) => {
+                deepest = deepest.max(depth + 1);
+                stack.extend(items.iter().map(|v| (v, depth + 1)));
+            }
+            Value::Object(map) => {
+                deepest = deepest.max(depth + 1);
+                stack.extend(map.values().map(|v| (v, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Whether a JSON document (known to be valid) has a NUL character in a key

@@ -39,7 +39,9 @@ mod serialized;
 pub mod states;
 pub mod typed;
 
-pub use body::{BadBody, check_body, decode_body};
+pub use body::{
+    BadBody, MAX_BODY_DEPTH, MAX_HEADER_DEPTH, check_body, decode_body, nesting_depth, value_depth,
+};
 pub use envelope::{EntryError, Envelope, headers};
 pub use id::{MessageId, content_hash_id};
 pub use pyjson::python_json_dumps;

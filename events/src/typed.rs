@@ -52,11 +52,18 @@ impl fmt::Display for KojiTaskId {
     }
 }
 
-/// A full git commit hash.
+/// A full git commit hash: 40 lowercase hexadecimal digits, as Pagure and
+/// Koji write them. Only [`CommitSha::parse`] makes one, so a value of this
+/// type is safe to put into a URL path, a Koji source URL or a flag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CommitSha(pub String);
+pub struct CommitSha(String);
 
 impl CommitSha {
+    /// `text` as a commit hash, or `None` when it is not one.
+    pub fn parse(text: &str) -> Option<CommitSha> {
+        is_commit_sha(text).then(|| CommitSha(text.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -71,6 +78,36 @@ impl fmt::Display for CommitSha {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whether `text` is a full commit hash (`^[0-9a-f]{40}$`). Anything else
+/// taken from a message (a branch name, `..`, a short hash) must not reach a
+/// URL, a Koji source URL or a flag.
+pub fn is_commit_sha(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The longest name Pagure stores (its `name` and `user` columns).
+const MAX_NAME_LEN: usize = 255;
+
+/// Whether `name` is a valid Pagure namespace, project or user name, and so
+/// one path segment of a dist-git URL.
+///
+/// Pagure's `PROJECT_NAME_REGEX` is `^[a-zA-z0-9_][a-zA-Z0-9-_.+]*$`: dist-git
+/// package names use `+` (`libstdc++`), `.` (`python3.12`), `_` and `-`. FAS
+/// user names (fork owners) use a subset of the same characters. The first
+/// character can be neither `.` nor `-`, which rules out `.` and `..` (the
+/// `url` crate drops those segments, so a flag would go to another project)
+/// and option-like names; `/`, `?`, `#`, `%`, whitespace and control
+/// characters are not allowed anywhere.
+pub fn is_pagure_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let Some(first) = bytes.next() else {
+        return false;
+    };
+    name.len() <= MAX_NAME_LEN
+        && (first.is_ascii_alphanumeric() || first == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'+' | b'-'))
 }
 
 /// Why a message of a known topic cannot be understood.
@@ -496,6 +533,22 @@ impl<F: Fn(String) -> ParseError> Reader<'_, F> {
     }
 }
 
+/// A commit hash from the message, or the reason the message is refused.
+fn commit_sha<F: Fn(String) -> ParseError>(
+    fail: &F,
+    field: &str,
+    text: &str,
+) -> Result<CommitSha, ParseError> {
+    CommitSha::parse(text).ok_or_else(|| {
+        // A forged value can be long; the start is enough to recognise it.
+        let shown: String = text.chars().take(64).collect();
+        let more = if shown.len() < text.len() { "…" } else { "" };
+        fail(format!(
+            "{field} {shown:?}{more} is not a commit hash (40 lowercase hexadecimal digits)"
+        ))
+    })
+}
+
 fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
     object.get(key).and_then(Value::as_str).map(str::to_owned)
 }
@@ -554,6 +607,7 @@ fn read_pull_request<F: Fn(String) -> ParseError>(
         .in_object(pr, "pullrequest", "commit_stop")?
         .as_str()
         .ok_or_else(|| fail("pullrequest.commit_stop is not a string".into()))?;
+    let head = commit_sha(fail, "pullrequest.commit_stop", head)?;
     Ok(PullRequest {
         number: int(pr, "id").ok_or_else(|| fail("pullrequest.id is missing".into()))?,
         uid: text(pr, "uid"),
@@ -567,7 +621,7 @@ fn read_pull_request<F: Fn(String) -> ParseError>(
         target_branch: text(pr, "branch")
             .ok_or_else(|| fail("pullrequest.branch is missing".into()))?,
         source_branch: text(pr, "branch_from").unwrap_or_default(),
-        head: CommitSha(head.to_owned()),
+        head,
         url: text(pr, "full_url"),
         last_updated: int(pr, "last_updated").or_else(|| int(pr, "updated_on")),
         project,
@@ -617,8 +671,10 @@ fn pagure_push<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Pu
     Ok(Push {
         repo,
         branch: reader.text("branch")?,
-        head: CommitSha(reader.text("end_commit")?),
-        old: text(reader.body, "old_commit").map(CommitSha),
+        head: commit_sha(reader.fail, "end_commit", &reader.text("end_commit")?)?,
+        old: text(reader.body, "old_commit")
+            .map(|old| commit_sha(reader.fail, "old_commit", &old))
+            .transpose()?,
         pusher: text(reader.body, "agent"),
         forced: reader
             .body
@@ -645,7 +701,7 @@ fn distgit_push<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<P
             fork_owner: None,
         },
         branch: field("branch")?,
-        head: CommitSha(field("rev")?),
+        head: commit_sha(reader.fail, "commit.rev", &field("rev")?)?,
         old: None,
         pusher: text(commit, "agent").or_else(|| text(commit, "username")),
         forced: false,
@@ -849,4 +905,131 @@ fn testing_farm<F: Fn(String) -> ParseError>(
             .and_then(Value::as_object)
             .and_then(|r| text(r, "artifacts")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const SHA: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+
+    #[test]
+    fn only_full_lowercase_hashes_are_commit_hashes() {
+        assert_eq!(CommitSha::parse(SHA).map(|s| s.0), Some(SHA.to_owned()));
+        for bad in [
+            "",
+            "..",
+            ".",
+            "889f07a",
+            "889F07AF35D27BBCAF9C535C17A63B974AA42EE3",
+            "889f07af35d27bbcaf9c535c17a63b974aa42ee3 ",
+            "889f07af35d27bbcaf9c535c17a63b974aa42ee30",
+            "889f07af35d27bbcaf9c535c17a63b974aa42eeg",
+            "../../../../../../../../../../../../../a",
+            "main",
+        ] {
+            assert_eq!(CommitSha::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn pagure_names() {
+        for good in [
+            "rpms",
+            "tests",
+            "libstdc++",
+            "python3.12",
+            "optee_os",
+            "perl-Test-Simple",
+            "_private",
+            "0ad",
+            "zbyszek",
+            "a",
+        ] {
+            assert!(is_pagure_name(good), "{good:?}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "...",
+            ".hidden",
+            "-rf",
+            "+x",
+            "a/b",
+            "a?b",
+            "a#b",
+            "%2e%2e",
+            "a%20b",
+            "a b",
+            "a\tb",
+            "a\nb",
+            ".\t.",
+            "a\u{0}b",
+            "é",
+            &"a".repeat(256),
+        ] {
+            assert!(!is_pagure_name(bad), "{bad:?}");
+        }
+    }
+
+    fn pull_request_with_head(head: &str) -> Value {
+        json!({
+            "pullrequest": {
+                "id": 7,
+                "branch": "rawhide",
+                "commit_stop": head,
+                "project": {"name": "bash", "namespace": "rpms",
+                            "full_url": "https://src.fedoraproject.org/rpms/bash"},
+            }
+        })
+    }
+
+    #[test]
+    fn a_pull_request_whose_head_is_not_a_hash_is_refused() {
+        let topic = "org.fedoraproject.prod.pagure.pull-request.new";
+        let event = parse(topic, &pull_request_with_head(SHA)).expect("a valid head");
+        let Event::PullRequest { pr, .. } = event else {
+            panic!("not a pull request: {event:?}");
+        };
+        assert_eq!(pr.head.as_str(), SHA);
+
+        let error = parse(topic, &pull_request_with_head("..")).expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "pagure.pull-request.new: pullrequest.commit_stop \"..\" is not a commit hash (40 lowercase hexadecimal digits)"
+        );
+        let long = "x".repeat(1000);
+        let error = parse(topic, &pull_request_with_head(&long)).expect_err("refused");
+        assert!(error.to_string().len() < 200, "{error}");
+        let comment = "org.fedoraproject.prod.pagure.pull-request.comment.added";
+        assert!(parse(comment, &pull_request_with_head("HEAD")).is_err());
+    }
+
+    #[test]
+    fn a_push_whose_commits_are_not_hashes_is_refused() {
+        let push = |end: &str, old: &str| {
+            json!({
+                "repo": {"name": "bash", "namespace": "rpms"},
+                "branch": "rawhide",
+                "end_commit": end,
+                "old_commit": old,
+            })
+        };
+        let topic = "org.fedoraproject.prod.pagure.git.receive";
+        assert!(parse(topic, &push(SHA, SHA)).is_ok());
+        let error = parse(topic, &push("../rpms/x", SHA)).expect_err("bad end");
+        assert!(error.to_string().contains("end_commit"), "{error}");
+        let error = parse(topic, &push(SHA, "main")).expect_err("bad old");
+        assert!(error.to_string().contains("old_commit"), "{error}");
+
+        let legacy =
+            |rev: &str| json!({"commit": {"repo": "bash", "branch": "rawhide", "rev": rev}});
+        let topic = "org.fedoraproject.prod.git.receive";
+        assert!(parse(topic, &legacy(SHA)).is_ok());
+        let error = parse(topic, &legacy("abc")).expect_err("bad rev");
+        assert!(error.to_string().contains("commit.rev"), "{error}");
+    }
 }

@@ -166,3 +166,58 @@ fn nul_characters_are_refused_wherever_they_are() {
         "body contains a NUL character (\\u0000), which the inbox cannot store as JSON"
     );
 }
+
+/// `{"a": [[…1…]]}`: `depth` levels in all, the object being the first.
+fn nested(depth: usize) -> String {
+    format!(
+        "{{\"a\": {}1{}}}",
+        "[".repeat(depth - 1),
+        "]".repeat(depth - 1)
+    )
+}
+
+#[test]
+fn bodies_nested_deeper_than_the_limit_are_refused() {
+    use events::{MAX_BODY_DEPTH, nesting_depth};
+    let at_limit = nested(MAX_BODY_DEPTH);
+    assert!(decode_body(at_limit.as_bytes(), None, LIMIT).is_ok());
+    for depth in [MAX_BODY_DEPTH + 1, 129, 150, 300_000] {
+        let text = nested(depth);
+        assert_eq!(
+            check_body(text.as_bytes(), None, LIMIT),
+            Err(BadBody::TooDeep {
+                depth,
+                limit: MAX_BODY_DEPTH
+            }),
+            "{depth}"
+        );
+    }
+    assert_eq!(
+        BadBody::TooDeep {
+            depth: 150,
+            limit: 64
+        }
+        .to_string(),
+        "body nests 150 levels deep, over the limit of 64"
+    );
+    // Brackets inside strings, escaped quotes included, are not nesting.
+    assert_eq!(nesting_depth(r#"{"a": "[[[{{{\"[[[", "b": ["]]]"]}"#), 2);
+    assert_eq!(nesting_depth(r#"{}"#), 1);
+    assert_eq!(nesting_depth(r#"{"a": {"b": {}}, "c": [[]]}"#), 3);
+}
+
+#[test]
+fn value_depth_counts_without_recursing() {
+    use events::value_depth;
+    use serde_json::{Value, json};
+    assert_eq!(value_depth(&json!(1)), 0);
+    assert_eq!(value_depth(&json!({"a": 1})), 1);
+    assert_eq!(value_depth(&json!({"a": [1, {"b": []}]})), 4);
+    let mut deep = Value::Null;
+    for _ in 0..100_000 {
+        deep = Value::Array(vec![deep]);
+    }
+    assert_eq!(value_depth(&deep), 100_000);
+    // Dropping it recurses once per level, beyond a test thread's stack.
+    std::mem::forget(deep);
+}

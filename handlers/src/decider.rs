@@ -42,11 +42,19 @@ pub async fn decide_batch(
     batch_size: u32,
 ) -> Result<BatchReport, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let events = store::events::claim_received(&mut *tx, i64::from(batch_size)).await?;
-    if events.is_empty() {
+    let claimed = store::events::claim_received(&mut *tx, i64::from(batch_size)).await?;
+    if claimed.is_empty() {
         tx.commit().await?;
         return Ok(BatchReport::default());
     }
+    if !claimed.unreadable.is_empty() {
+        // Rare (nothing ingest accepts is unreadable): they alone make this
+        // batch, and the events claimed beside them are claimed again by the next.
+        let report = fail_unreadable(&mut tx, &claimed.unreadable).await?;
+        tx.commit().await?;
+        return Ok(report);
+    }
+    let events = claimed.events;
     let hints = hints(&mut tx, &events).await?;
     let mut decided = Vec::with_capacity(events.len());
     for event in &events {
@@ -74,6 +82,27 @@ pub async fn decide_batch(
     let mut report = BatchReport::default();
     for (topic, d) in &decided {
         report.add(topic, d);
+    }
+    Ok(report)
+}
+
+/// Mark the events whose bodies cannot be read `failed`, with the reason.
+async fn fail_unreadable(
+    tx: &mut sqlx::PgConnection,
+    unreadable: &[store::events::UnreadableEvent],
+) -> Result<BatchReport, sqlx::Error> {
+    let mut report = BatchReport::default();
+    if unreadable.is_empty() {
+        return Ok(report);
+    }
+    let outcomes: Vec<(i64, &str, &str)> = unreadable
+        .iter()
+        .map(|event| (event.id, "failed", event.reason.as_str()))
+        .collect();
+    store::events::set_outcomes(&mut *tx, &outcomes).await?;
+    for event in unreadable {
+        tracing::warn!(event_id = event.id, topic = %event.topic, reason = %event.reason, "an event cannot be decided");
+        report.decided.push((event.topic.clone(), "failed"));
     }
     Ok(report)
 }

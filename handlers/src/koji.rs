@@ -265,11 +265,14 @@ pub(crate) async fn build(
 }
 
 /// `git+https://src.fedoraproject.org/rpms/foo.git#<sha>` → the project's web
-/// URL and the commit.
+/// URL and the commit. A fragment that is not a full commit hash (a branch
+/// name, or anything a forged message put there) gives no commit: the build
+/// is then "not built from a dist-git commit", and nothing puts the fragment
+/// into a dist-git URL, a Testing Farm request or a flag.
 pub(crate) fn split_source(source: &str) -> (String, Option<&str>) {
     let source = source.strip_prefix("git+").unwrap_or(source);
     let (url, sha) = match source.split_once('#') {
-        Some((url, sha)) => (url, Some(sha).filter(|s| !s.is_empty())),
+        Some((url, sha)) => (url, Some(sha).filter(|s| events::typed::is_commit_sha(s))),
         None => (source, None),
     };
     (
@@ -293,6 +296,23 @@ mod tests {
                 Some("e029dd5250dde9a37a2cdddb6d822d973b09e5da")
             )
         );
+        for fragment in [
+            "rawhide",
+            "..",
+            "e029dd5",
+            "E029DD5250DDE9A37A2CDDDB6D822D973B09E5DA",
+        ] {
+            assert_eq!(
+                super::split_source(&format!(
+                    "git+https://src.fedoraproject.org/rpms/python-ogr.git#{fragment}"
+                )),
+                (
+                    "https://src.fedoraproject.org/rpms/python-ogr".to_string(),
+                    None
+                ),
+                "{fragment}"
+            );
+        }
         assert_eq!(
             super::split_source("cli-build/1590993046.5615945.hqCGfULV/hello.src.rpm"),
             (

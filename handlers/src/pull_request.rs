@@ -142,7 +142,7 @@ pub(crate) async fn handle(
         // Whether custom tests can run is needed once the build finishes; ask now.
         let fact = Fact::FileExists {
             project_url: source.url.clone(),
-            sha: pr.head.0.clone(),
+            sha: pr.head.as_str().to_owned(),
             path: ".fmf/version".into(),
         };
         common::prefetch_fact(conn, d, &fact).await?;

@@ -25,6 +25,47 @@ async fn an_event_that_does_not_parse_fails_with_the_reason() {
     assert!(support::jobs_of_event(&pool, event).await.is_empty());
 }
 
+/// A forged message whose project is `rpms/..` (which a URL library would
+/// silently turn into the project `rpms`) or whose head is not a commit hash
+/// sends nothing anywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn names_and_hashes_that_could_escape_a_url_are_refused() {
+    let pool = support::fresh_db().await;
+    let ctx = support::context();
+    let mut dot_dot = support::message("pagure.pull-request.new-fork.json");
+    dot_dot["id"] = json!("forged-dot-dot");
+    dot_dot["body"]["pullrequest"]["project"]["full_url"] =
+        json!("https://src.fedoraproject.org/rpms/..");
+    dot_dot["body"]["pullrequest"]["project"]["fullname"] = json!("rpms/..");
+    dot_dot["body"]["pullrequest"]["project"]["name"] = json!("..");
+    let dot_dot = support::record(&pool, &dot_dot).await;
+    let mut bad_head = support::message("pagure.pull-request.new-fork.json");
+    bad_head["id"] = json!("forged-head");
+    bad_head["body"]["pullrequest"]["commit_stop"] = json!("../../etc");
+    let bad_head = support::record(&pool, &bad_head).await;
+    support::decide_all(&pool, &ctx).await;
+
+    let outcome = support::outcome(&pool, dot_dot).await;
+    assert_eq!(outcome["status"], "skipped", "{outcome}");
+    assert!(
+        outcome["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("\"..\"")),
+        "{outcome}"
+    );
+    let outcome = support::outcome(&pool, bad_head).await;
+    assert_eq!(outcome["status"], "failed", "{outcome}");
+    assert!(
+        outcome["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("is not a commit hash")),
+        "{outcome}"
+    );
+    for event in [dot_dot, bad_head] {
+        assert!(support::jobs_of_event(&pool, event).await.is_empty());
+    }
+}
+
 /// A pull request opened, built, and its tests submitted, with request ids.
 async fn tests_submitted(pool: &sqlx::PgPool, ctx: &handlers::Context) {
     support::record(pool, &support::message("pagure.pull-request.updated.json")).await;

@@ -218,21 +218,59 @@ pub struct EventDetail {
     pub processed_at: Option<DateTime<Utc>>,
 }
 
+/// The recorded event, or `None`. Headers and body are read from their text
+/// here, not by the driver, so that one that cannot be read back (recorded
+/// before ingest refused such messages) is a [`sqlx::Error::Decode`] that
+/// names the event and says what is wrong, rather than a bare column error.
 pub async fn get(
     executor: impl PgExecutor<'_>,
     message_id: &str,
 ) -> Result<Option<EventDetail>, sqlx::Error> {
-    sqlx::query_as!(
-        EventDetail,
+    let Some(row) = sqlx::query!(
         r#"
-        SELECT id, message_id, topic, headers, body, body_size, sent_at, received_at, source,
-               queue, priority, status, reason, processed_at
+        SELECT id, message_id, topic, headers::text AS "headers!", body::text AS body, body_size,
+               sent_at, received_at, source, queue, priority, status, reason, processed_at
         FROM events WHERE message_id = $1
         "#,
         message_id,
     )
     .fetch_optional(executor)
-    .await
+    .await?
+    else {
+        return Ok(None);
+    };
+    let unreadable = |what: &str, error: serde_json::Error| {
+        sqlx::Error::Decode(
+            format!(
+                "event {:?} is recorded, but its {what} cannot be read back ({error})",
+                row.message_id
+            )
+            .into(),
+        )
+    };
+    let headers = serde_json::from_str(&row.headers).map_err(|e| unreadable("headers", e))?;
+    let body = row
+        .body
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| unreadable("body", e))?;
+    Ok(Some(EventDetail {
+        id: row.id,
+        message_id: row.message_id,
+        topic: row.topic,
+        headers,
+        body,
+        body_size: row.body_size,
+        sent_at: row.sent_at,
+        received_at: row.received_at,
+        source: row.source,
+        queue: row.queue,
+        priority: row.priority,
+        status: row.status,
+        reason: row.reason,
+        processed_at: row.processed_at,
+    }))
 }
 
 /// Count of rows per status, for metrics and the status page.
@@ -255,16 +293,43 @@ pub struct PendingEvent {
     pub body: Option<serde_json::Value>,
 }
 
+/// A claimed event whose recorded body cannot be read back as JSON (one
+/// recorded before ingest refused such bodies, say); it is never decided.
+#[derive(Debug, Clone)]
+pub struct UnreadableEvent {
+    pub id: i64,
+    pub topic: String,
+    /// Why, in words: the reader's error.
+    pub reason: String,
+}
+
+/// What [`claim_received`] locked: the events to decide, and the ones that
+/// cannot be.
+#[derive(Debug, Clone, Default)]
+pub struct Claimed {
+    pub events: Vec<PendingEvent>,
+    pub unreadable: Vec<UnreadableEvent>,
+}
+
+impl Claimed {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.unreadable.is_empty()
+    }
+}
+
 /// Lock up to `limit` events that wait for their decisions, oldest first;
 /// events another decider holds are skipped, so deciders never wait on each other.
+///
+/// Each body is read from its text on its own: a body that cannot be read
+/// back ends up in [`Claimed::unreadable`] instead of failing the whole
+/// batch, which would stop every event behind it (they are claimed in order).
 pub async fn claim_received(
     executor: impl PgExecutor<'_>,
     limit: i64,
-) -> Result<Vec<PendingEvent>, sqlx::Error> {
-    sqlx::query_as!(
-        PendingEvent,
+) -> Result<Claimed, sqlx::Error> {
+    let rows = sqlx::query!(
         r#"
-        SELECT id, topic, body FROM events
+        SELECT id, topic, body::text AS body FROM events
         WHERE status = 'received'
         ORDER BY id
         LIMIT $1
@@ -273,7 +338,30 @@ pub async fn claim_received(
         limit,
     )
     .fetch_all(executor)
-    .await
+    .await?;
+    let mut claimed = Claimed {
+        events: Vec::with_capacity(rows.len()),
+        unreadable: Vec::new(),
+    };
+    for row in rows {
+        let body = match row.body.as_deref().map(serde_json::from_str).transpose() {
+            Ok(body) => body,
+            Err(error) => {
+                claimed.unreadable.push(UnreadableEvent {
+                    id: row.id,
+                    topic: row.topic,
+                    reason: format!("its recorded body cannot be read back: {error}"),
+                });
+                continue;
+            }
+        };
+        claimed.events.push(PendingEvent {
+            id: row.id,
+            topic: row.topic,
+            body,
+        });
+    }
+    Ok(claimed)
 }
 
 /// Set the status and reason of decided events, in one statement.

@@ -150,6 +150,8 @@ pub struct Ingest {
     pub max_body_bytes: usize,
     /// At most this many messages go into one INSERT and one acknowledgement.
     pub batch_size: usize,
+    /// A batch also closes once its messages reach this many bytes.
+    pub batch_max_bytes: usize,
     /// How long a partial batch may wait for more messages.
     pub batch_wait_ms: u64,
     /// Writes to an unreachable database are retried, with backoff up to this cap.
@@ -164,6 +166,18 @@ pub struct Api {
     #[serde(serialize_with = "redact_secret")]
     pub admin_token: Option<SecretString>,
     pub admin_token_file: Option<PathBuf>,
+    /// Open HTTP connections at most; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// A request's head (line and headers) must arrive within this, from the
+    /// connection's start or the end of its previous response.
+    pub header_timeout_seconds: u64,
+    /// The longest pause while a request's body arrives.
+    pub body_timeout_seconds: u64,
+    /// A request must be answered within this.
+    pub request_timeout_seconds: u64,
+    /// Request bodies larger than this are refused (413); the Testing Farm
+    /// webhook takes 4 KiB at most whatever this says.
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -432,12 +446,18 @@ prefetch_count = 1000
 [ingest]
 max_body_bytes = 1048576
 batch_size = 500
+batch_max_bytes = 4194304
 batch_wait_ms = 5
 retry_max_seconds = 30
 
 [api]
 listen = "127.0.0.1:8080"
 public_url = "http://127.0.0.1:8080"
+max_connections = 1024
+header_timeout_seconds = 10
+body_timeout_seconds = 10
+request_timeout_seconds = 30
+max_body_bytes = 16384
 
 [testing_farm]
 api_url = "https://api.testing-farm.io/v0.1"
@@ -607,11 +627,25 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        check_url(
+        check_secret_url(
             "database.url",
             self.database.url.expose_secret(),
             &["postgres", "postgresql"],
         )?;
+        // Tokens others present to us: guessable ones would open the door.
+        check_token(
+            "api.admin_token",
+            self.api.admin_token.as_ref(),
+            MIN_COMPARED_TOKEN,
+        )?;
+        check_token(
+            "testing_farm.webhook_token",
+            self.testing_farm.webhook_token.as_ref(),
+            MIN_COMPARED_TOKEN,
+        )?;
+        // Tokens we present to others: their length is the issuer's business.
+        check_token("testing_farm.token", self.testing_farm.token.as_ref(), 1)?;
+        check_token("distgit.token", self.distgit.token.as_ref(), 1)?;
         if self.database.max_connections == 0 {
             return Err(ConfigError::key(
                 "database.max_connections",
@@ -621,6 +655,12 @@ impl Settings {
         self.bus.validate()?;
         if self.ingest.batch_size == 0 {
             return Err(ConfigError::key("ingest.batch_size", "must be at least 1"));
+        }
+        if self.ingest.batch_max_bytes == 0 {
+            return Err(ConfigError::key(
+                "ingest.batch_max_bytes",
+                "must be at least 1",
+            ));
         }
         if self.ingest.max_body_bytes == 0 {
             return Err(ConfigError::key(
@@ -641,6 +681,23 @@ impl Settings {
                 )
             })?;
         check_url("api.public_url", &self.api.public_url, &["http", "https"])?;
+        for (key, value) in [
+            ("api.max_connections", self.api.max_connections as u64),
+            (
+                "api.header_timeout_seconds",
+                self.api.header_timeout_seconds,
+            ),
+            ("api.body_timeout_seconds", self.api.body_timeout_seconds),
+            (
+                "api.request_timeout_seconds",
+                self.api.request_timeout_seconds,
+            ),
+            ("api.max_body_bytes", self.api.max_body_bytes as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::key(key, "must be at least 1"));
+            }
+        }
         check_url(
             "testing_farm.api_url",
             &self.testing_farm.api_url,
@@ -737,6 +794,12 @@ impl Settings {
         }
         self.gating.validate()?;
         if let Some(dsn) = &self.sentry.dsn {
+            if dsn.expose_secret().trim().is_empty() {
+                return Err(ConfigError::key(
+                    "sentry.dsn",
+                    "is empty: set a DSN, or leave the key out to send no error reports",
+                ));
+            }
             dsn.expose_secret()
                 .parse::<sentry::types::Dsn>()
                 .map_err(|_| ConfigError::key("sentry.dsn", "is not a valid Sentry DSN"))?;
@@ -1073,7 +1136,12 @@ impl Bus {
             .amqp_url
             .expose_secret()
             .parse()
-            .map_err(|e: String| format!("not an AMQP URL: {e}"))?;
+            // The parser's message quotes the whole URL, password included.
+            .map_err(|_: String| {
+                "is not an AMQP URL like amqps://user@host/%2Fvhost (not shown, since it may \
+                 hold a password)"
+                    .to_owned()
+            })?;
         if self.tls.certfile.is_some() && uri.query.auth_mechanism.is_none() {
             uri.query.auth_mechanism = Some(lapin::uri::SASLMechanism::External);
         }
@@ -1187,14 +1255,77 @@ fn read_secret_file(
     let text = std::fs::read_to_string(file).map_err(|e| {
         ConfigError::key(&format!("{key}_file"), format!("{}: {e}", file.display()))
     })?;
+    // A trailing newline is how editors and `echo` leave a file.
     let secret = text.trim_end_matches(['\n', '\r']);
-    if secret.is_empty() {
+    if secret.trim().is_empty() {
         return Err(ConfigError::key(
             &format!("{key}_file"),
-            format!("{} is empty", file.display()),
+            format!("{} is empty or only whitespace", file.display()),
+        ));
+    }
+    if let Some(problem) = token_problem(secret, 1) {
+        return Err(ConfigError::key(
+            &format!("{key}_file"),
+            format!("{}: the token {problem}", file.display()),
         ));
     }
     *value = Some(SecretString::from(secret.to_owned()));
+    Ok(())
+}
+
+/// The shortest token we accept for one that callers present to us (the
+/// admin token, the webhook token): 16 characters of a random token are out
+/// of reach of guessing, and an empty one would match an absent header.
+const MIN_COMPARED_TOKEN: usize = 16;
+
+/// A configured token, whichever way it came (the file, `*_file`, the
+/// environment): present means usable.
+fn check_token(
+    key: &str,
+    token: Option<&SecretString>,
+    min_chars: usize,
+) -> Result<(), ConfigError> {
+    match token.and_then(|token| token_problem(token.expose_secret(), min_chars)) {
+        Some(problem) => Err(ConfigError::key(key, problem)),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with a token, in words that never quote it.
+fn token_problem(token: &str, min_chars: usize) -> Option<String> {
+    let chars = token.chars().count();
+    if token.trim().is_empty() {
+        Some("is empty or only whitespace: set a token, or leave the key out".to_owned())
+    } else if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("contains whitespace or a control character, which no token has".to_owned())
+    } else if chars < min_chars {
+        Some(format!(
+            "is {chars} characters long; it must have at least {min_chars} (a random string)"
+        ))
+    } else {
+        None
+    }
+}
+
+/// [`check_url`] for a URL that may hold a password: what is wrong is said
+/// without quoting any of it, since a mistyped URL may not parse far enough
+/// for the password to be found and hidden.
+fn check_secret_url(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    let url = url::Url::parse(value).map_err(|e| {
+        ConfigError::key(
+            key,
+            format!("is not a URL ({e}); it is not shown since it may hold a password"),
+        )
+    })?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(ConfigError::key(
+            key,
+            format!(
+                "must start with {}://; it is not shown since it may hold a password",
+                schemes.join(":// or ")
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -1382,6 +1513,115 @@ mod tests {
             "[distgit]\ntoken_file = \"/nonexistent/token\"\n",
         );
         assert!(error(Some(&missing), &[]).contains("distgit.token_file"));
+    }
+
+    #[test]
+    fn unusable_tokens_are_refused_by_every_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = "a-random-token-0123456789";
+        for key in [
+            "api.admin_token",
+            "testing_farm.webhook_token",
+            "testing_farm.token",
+            "distgit.token",
+        ] {
+            let (section, name) = key.split_once('.').expect("dotted");
+            let var = format!(
+                "FEDORA_CI__{}__{}",
+                section.to_uppercase(),
+                name.to_uppercase()
+            );
+            for bad in ["", "   ", "\t", "two words here", "tab\tinside"] {
+                // The environment.
+                let message = error(None, &[(var.as_str(), bad)]);
+                assert!(message.contains(key), "{var}={bad:?}: {message}");
+                assert!(!message.contains('\n'), "one line: {message:?}");
+                // The file, inline.
+                let inline = write(
+                    &dir,
+                    "inline.toml",
+                    &format!("[{section}]\n{name} = {bad:?}\n"),
+                );
+                let message = error(Some(&inline), &[]);
+                assert!(message.contains(key), "{key} = {bad:?}: {message}");
+                // A `*_file` (a trailing newline is fine; the rest is not).
+                let secret = write(&dir, "secret", &format!("{bad}\n"));
+                let file = write(
+                    &dir,
+                    "file.toml",
+                    &format!("[{section}]\n{name}_file = {:?}\n", secret.display()),
+                );
+                let message = error(Some(&file), &[]);
+                assert!(
+                    message.contains(&format!("{key}_file")),
+                    "{key}_file {bad:?}: {message}"
+                );
+            }
+            // A good token passes every way.
+            assert!(
+                load_with_env(None, env(&[(var.as_str(), good)])).is_ok(),
+                "{key}"
+            );
+            let secret = write(&dir, "good", &format!("{good}\n"));
+            let file = write(
+                &dir,
+                "good.toml",
+                &format!("[{section}]\n{name}_file = {:?}\n", secret.display()),
+            );
+            assert!(load_with_env(Some(&file), env(&[])).is_ok(), "{key}_file");
+        }
+        // The tokens others present to us must be hard to guess.
+        for key in [
+            "FEDORA_CI__API__ADMIN_TOKEN",
+            "FEDORA_CI__TESTING_FARM__WEBHOOK_TOKEN",
+        ] {
+            let message = error(None, &[(key, "short-token")]);
+            assert!(message.contains("at least 16"), "{message}");
+            assert!(
+                !message.contains("short-token"),
+                "the token is not quoted: {message}"
+            );
+        }
+        assert!(error(None, &[("FEDORA_CI__SENTRY__DSN", " ")]).contains("sentry.dsn"));
+    }
+
+    #[test]
+    fn errors_about_secret_urls_never_quote_them() {
+        for (var, value, secret) in [
+            (
+                "FEDORA_CI__BUS__AMQP_URL",
+                "amqps:fci:S3CRETPW1@rabbit.example",
+                "S3CRETPW1",
+            ),
+            (
+                "FEDORA_CI__BUS__AMQP_URL",
+                "amqp://u:S3CRETPW3@host:notaport/",
+                "S3CRETPW3",
+            ),
+            (
+                "FEDORA_CI__DATABASE__URL",
+                "u:S3CRETPW2b@h/db",
+                "S3CRETPW2b",
+            ),
+            (
+                "FEDORA_CI__DATABASE__URL",
+                "mysql://u:S3CRETPW4@h/db",
+                "S3CRETPW4",
+            ),
+            (
+                "FEDORA_CI__DATABASE__URL",
+                "not a url S3CRETPW5",
+                "S3CRETPW5",
+            ),
+        ] {
+            let message = error(None, &[(var, value)]);
+            let key = var
+                .trim_start_matches("FEDORA_CI__")
+                .to_lowercase()
+                .replace("__", ".");
+            assert!(message.contains(&key), "{message}");
+            assert!(!message.contains(secret), "{var}: {message}");
+        }
     }
 
     /// The public-broker configuration that fedora-messaging ships

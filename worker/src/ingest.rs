@@ -44,11 +44,22 @@ pub enum Ack {
 pub struct RawMessage<'a> {
     pub topic: &'a str,
     pub message_id: Option<&'a str>,
-    pub headers: Option<serde_json::Map<String, serde_json::Value>>,
+    pub headers: Headers,
     pub content_encoding: Option<&'a str>,
     pub priority: Option<u8>,
     pub queue: &'a str,
-    pub body: &'a [u8],
+    /// Taken over, so that an accepted body becomes the stored text without a copy.
+    pub body: Vec<u8>,
+}
+
+/// A delivery's headers, as far as the bus adapter read them.
+pub enum Headers {
+    /// No header table, or an empty one.
+    Absent,
+    Table(serde_json::Map<String, serde_json::Value>),
+    /// Nested this many levels deep, over [`events::MAX_HEADER_DEPTH`]: not
+    /// converted, not kept.
+    TooDeep(usize),
 }
 
 /// Turn a delivery into an inbox row, dead (with the reason) if it is not a
@@ -57,13 +68,24 @@ pub fn from_delivery(raw: RawMessage<'_>, max_body_bytes: usize) -> NewEvent {
     let message_id = match raw.message_id {
         Some(id) if !id.is_empty() => id.to_owned(),
         // Without an id, the content identifies it, so a redelivery still dedups.
-        _ => events::content_hash_id(raw.topic, raw.body).0,
+        _ => events::content_hash_id(raw.topic, &raw.body).0,
     };
     let body_size = i32::try_from(raw.body.len()).unwrap_or(i32::MAX);
-    let mut headers = serde_json::Value::Object(raw.headers.clone().unwrap_or_default());
-    let checked = events::check_body(raw.body, raw.content_encoding, max_body_bytes);
-    let mut dead_reason = match (&checked, &raw.headers) {
+    let (mut headers, header_problem) = match raw.headers {
+        Headers::Absent => (None, None),
+        Headers::Table(map) => (Some(map), None),
+        Headers::TooDeep(depth) => (
+            Some(serde_json::Map::new()),
+            Some(format!(
+                "headers nest {depth} levels deep, over the limit of {}; they were not kept",
+                events::MAX_HEADER_DEPTH
+            )),
+        ),
+    };
+    let checked = events::check_body(&raw.body, raw.content_encoding, max_body_bytes);
+    let mut dead_reason = match (&checked, &headers) {
         (Err(bad), _) => Some(bad.to_string()),
+        (Ok(_), _) if header_problem.is_some() => header_problem,
         (Ok(_), None) => Some(
             "no AMQP headers: every Fedora Messaging publisher sets fedora_messaging_severity \
              and sent-at, so this did not come from one"
@@ -71,6 +93,15 @@ pub fn from_delivery(raw: RawMessage<'_>, max_body_bytes: usize) -> NewEvent {
         ),
         (Ok(_), Some(_)) => None,
     };
+    // Where the object's text lies in the body (surrounding whitespace excluded).
+    let accepted = checked.as_ref().ok().map(|text| {
+        (
+            text.as_ptr() as usize - raw.body.as_ptr() as usize,
+            text.len(),
+        )
+    });
+    let too_large = matches!(checked, Err(BadBody::TooLarge { .. }));
+    let mut headers = serde_json::Value::Object(headers.take().unwrap_or_default());
     // PostgreSQL stores no NUL character in text or jsonb: replace it, and
     // keep the message as dead so that nobody acts on an altered copy.
     let mut topic = raw.topic.to_owned();
@@ -86,21 +117,32 @@ pub fn from_delivery(raw: RawMessage<'_>, max_body_bytes: usize) -> NewEvent {
             ));
         }
     }
-    let raw_body = dead_reason.as_ref().map(|_| {
-        let keep = match &checked {
-            Err(BadBody::TooLarge { .. }) => 0,
-            _ => raw.body.len().min(RAW_BODY_KEPT),
-        };
-        raw.body[..keep].to_vec()
-    });
+    let mut data = raw.body;
+    let (body, raw_body) = match (accepted, &dead_reason) {
+        (Some((start, len)), None) => {
+            data.truncate(start + len);
+            data.drain(..start);
+            // check_body found these bytes to be UTF-8, so this never copies.
+            let mut text = String::from_utf8(data)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            shrink(&mut text);
+            (Some(text), None)
+        }
+        _ => {
+            let keep = if too_large {
+                0
+            } else {
+                data.len().min(RAW_BODY_KEPT)
+            };
+            data.truncate(keep);
+            (None, Some(data))
+        }
+    };
     let sent_at = sent_at(&headers);
     NewEvent {
         message_id,
         topic,
-        body: match (&checked, &dead_reason) {
-            (Ok(text), None) => Some((*text).to_owned()),
-            _ => None,
-        },
+        body,
         headers,
         raw_body,
         body_size,
@@ -112,6 +154,16 @@ pub fn from_delivery(raw: RawMessage<'_>, max_body_bytes: usize) -> NewEvent {
     }
 }
 
+/// lapin grows a delivery's buffer by doubling as the body's frames arrive,
+/// so a 1 MiB body can sit in a 2 MiB allocation while it waits for its
+/// batch; giving back what is unused keeps the in-flight window at the size
+/// of the bodies it holds.
+fn shrink(text: &mut String) {
+    if text.capacity() - text.len() > text.len() / 8 + 4096 {
+        text.shrink_to_fit();
+    }
+}
+
 /// An entry of a replay file as an inbox row.
 pub fn from_envelope(envelope: &Envelope) -> NewEvent {
     let text = serde_json::to_string(&envelope.body).unwrap_or_default();
@@ -119,9 +171,19 @@ pub fn from_envelope(envelope: &Envelope) -> NewEvent {
     let mut headers = serde_json::Value::Object(envelope.headers.clone());
     let mut topic = envelope.topic.clone();
     let mut message_id = envelope.id.0.clone();
+    let header_depth = events::value_depth(&headers);
     let mut dead_reason = events::check_body(text.as_bytes(), None, usize::MAX)
         .err()
         .map(|bad| bad.to_string());
+    if header_depth > events::MAX_HEADER_DEPTH {
+        headers = serde_json::Value::Object(serde_json::Map::new());
+        dead_reason.get_or_insert_with(|| {
+            format!(
+                "headers nest {header_depth} levels deep, over the limit of {}; they were not kept",
+                events::MAX_HEADER_DEPTH
+            )
+        });
+    }
     for (what, changed) in [
         ("the topic", replace_nul_in_text(&mut topic)),
         ("the message id", replace_nul_in_text(&mut message_id)),
@@ -203,8 +265,23 @@ pub struct Totals {
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
     pub batch_size: usize,
+    /// A batch closes once its messages' bodies and headers reach this many
+    /// bytes, however few they are: what one INSERT copies is bounded.
+    pub batch_max_bytes: usize,
     pub batch_wait: Duration,
     pub retry_max: Duration,
+}
+
+impl WriterConfig {
+    /// The `[ingest]` section as the writer uses it.
+    pub fn from_settings(ingest: &crate::config::Ingest) -> Self {
+        WriterConfig {
+            batch_size: ingest.batch_size,
+            batch_max_bytes: ingest.batch_max_bytes,
+            batch_wait: Duration::from_millis(ingest.batch_wait_ms),
+            retry_max: Duration::from_secs(ingest.retry_max_seconds),
+        }
+    }
 }
 
 /// Write what arrives on `rx` until the channel closes (every sender dropped)
@@ -224,19 +301,22 @@ pub async fn run_writer(
             () = abort.cancelled() => None,
         };
         let Some(first) = first else { break };
+        let mut bytes = size_of_event(&first.event);
         batch.push(first);
         let deadline = tokio::time::Instant::now() + config.batch_wait;
-        while batch.len() < config.batch_size {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
+        while batch.len() < config.batch_size && bytes < config.batch_max_bytes {
+            let item = match rx.try_recv() {
+                Ok(item) => item,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(item)) => batch.push(item),
+                        Ok(Some(item)) => item,
                         Ok(None) | Err(_) => break,
                     }
                 }
-            }
+            };
+            bytes += size_of_event(&item.event);
+            batch.push(item);
         }
         let Some(written) = write_with_retry(&pool, &config, &mut batch, &abort).await else {
             // Shutting down with the database unreachable: the deliveries stay
@@ -253,6 +333,22 @@ pub async fn run_writer(
         acknowledge(std::mem::take(&mut batch)).await;
     }
     totals
+}
+
+/// What a message weighs in a batch: the bytes the INSERT copies for it.
+fn size_of_event(event: &NewEvent) -> usize {
+    // Headers are shallow (MAX_HEADER_DEPTH) and at most one AMQP frame:
+    // their names and string values are counted, anything else as 16 bytes.
+    let headers: usize = event.headers.as_object().map_or(0, |map| {
+        map.iter()
+            .map(|(name, value)| name.len() + value.as_str().map_or(16, str::len))
+            .sum()
+    });
+    event.body.as_ref().map_or(0, String::len)
+        + event.raw_body.as_ref().map_or(0, Vec::len)
+        + headers
+        + event.message_id.len()
+        + event.topic.len()
 }
 
 /// Returns `None` only when `abort` fired before the batch could be written.
@@ -365,11 +461,25 @@ async fn write_batch(pool: &store::PgPool, batch: &mut [Inbound]) -> Result<Tota
     }
 }
 
+/// A connection keeps the buffers its largest statement needed; after a
+/// batch bigger than this they are given back, so that every connection of
+/// the pool does not end up holding a batch's worth of memory.
+const SHRINK_AFTER_BYTES: usize = 256 * 1024;
+
 async fn insert(pool: &store::PgPool, events: &[&NewEvent]) -> Result<u64, sqlx::Error> {
+    use sqlx::Connection as _;
+    let bytes: usize = events.iter().map(|event| size_of_event(event)).sum();
     // A connection can die without the socket saying so; do not wait on it forever.
-    tokio::time::timeout(WRITE_TIMEOUT, store::events::insert_batch(pool, events))
-        .await
-        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+    tokio::time::timeout(WRITE_TIMEOUT, async {
+        let mut connection = pool.acquire().await?;
+        let inserted = store::events::insert_batch(&mut *connection, events).await;
+        if bytes > SHRINK_AFTER_BYTES {
+            connection.shrink_buffers();
+        }
+        inserted
+    })
+    .await
+    .unwrap_or(Err(sqlx::Error::PoolTimedOut))
 }
 
 /// A message the database refused, as a dead row: the body kept as bytes,

@@ -100,7 +100,50 @@ enum JobsAction {
     },
 }
 
+/// The stack every thread gets unless it asks for another size.
+///
+/// lapin reads the broker's frames on a thread of its own (`lapin-io-loop`,
+/// spawned with the default stack), and amq-protocol-types parses AMQP field
+/// tables and arrays by recursing once per nesting level, before any of our
+/// code sees the message. One 128 KiB frame (RabbitMQ's default `frame_max`)
+/// holds headers nested over 26,000 levels deep; parsing them takes about
+/// 2.3 KB of stack per level in a release build (60 MB in all), and dropping
+/// them recurses as deeply wherever that happens. A 2 MiB stack overflows at
+/// about 900 levels and aborts the process (docs/operations.md, "Hostile
+/// input"). The reservation is virtual memory: a thread touches only the
+/// pages it uses. Unoptimised builds (the tests') take about ten times the
+/// stack per level, as lapin's generic I/O loop is compiled unoptimised in
+/// this crate.
+const THREAD_STACK_BYTES: usize = if cfg!(debug_assertions) {
+    2 << 30
+} else {
+    256 << 20
+};
+
+/// Makes [`THREAD_STACK_BYTES`] the default stack of every thread spawned
+/// from now on, lapin's and the async runtime's included (neither sets a
+/// size of its own), unless `RUST_MIN_STACK` already asks for more.
+fn reserve_thread_stacks() {
+    let current = std::env::var("RUST_MIN_STACK")
+        .ok()
+        .and_then(|value| value.trim().parse::<usize>().ok());
+    if current.is_some_and(|bytes| bytes >= THREAD_STACK_BYTES) {
+        return;
+    }
+    // SAFETY: called first thing in `main`, before this process has any
+    // other thread that could read the environment at the same time; the
+    // standard library reads RUST_MIN_STACK when it spawns its first thread.
+    #[expect(
+        unsafe_code,
+        reason = "set_var is only sound while the process has one thread, which is the case here"
+    )]
+    unsafe {
+        std::env::set_var("RUST_MIN_STACK", THREAD_STACK_BYTES.to_string());
+    }
+}
+
 fn main() -> ExitCode {
+    reserve_thread_stacks();
     let cli = Cli::parse();
     let settings = match config::load(cli.config.as_deref()) {
         Ok(settings) => settings,

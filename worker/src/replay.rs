@@ -56,11 +56,7 @@ pub async fn replay(
     let (tx, rx) = mpsc::channel(settings.ingest.batch_size * 2);
     let writer = tokio::spawn(ingest::run_writer(
         pool,
-        WriterConfig {
-            batch_size: settings.ingest.batch_size,
-            batch_wait: std::time::Duration::from_millis(settings.ingest.batch_wait_ms),
-            retry_max: std::time::Duration::from_secs(settings.ingest.retry_max_seconds),
-        },
+        WriterConfig::from_settings(&settings.ingest),
         rx,
         CancellationToken::new(),
     ));

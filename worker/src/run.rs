@@ -138,11 +138,7 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
                 .max(settings.bus.qos.prefetch_count.into()),
         );
         let writer_done = CancellationToken::new();
-        let writer_config = WriterConfig {
-            batch_size: settings.ingest.batch_size,
-            batch_wait: Duration::from_millis(settings.ingest.batch_wait_ms),
-            retry_max: Duration::from_secs(settings.ingest.retry_max_seconds),
-        };
+        let writer_config = WriterConfig::from_settings(&settings.ingest);
         let (writer_pool, writer_abort, done) = (pool.clone(), abort.clone(), writer_done.clone());
         tasks.spawn(async move {
             let totals = ingest::run_writer(writer_pool, writer_config, rx, writer_abort).await;
@@ -195,29 +191,35 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
         ));
     }
     if roles.api {
+        let api = &settings.api;
         let state = crate::api::AppState {
             pool: pool.clone(),
             bus: bus_state.clone(),
             metrics,
-            admin_token: settings.api.admin_token.clone(),
+            admin_token: api.admin_token.clone(),
             webhook_token: settings.testing_farm.webhook_token.clone(),
             koji_web_url: settings.koji.web_url.clone(),
+            limits: crate::api::RequestLimits {
+                max_body_bytes: api.max_body_bytes,
+                body_timeout: Duration::from_secs(api.body_timeout_seconds),
+                request_timeout: Duration::from_secs(api.request_timeout_seconds),
+            },
         };
-        let listener = tokio::net::TcpListener::bind(&settings.api.listen)
+        let limits = crate::api::serve::ServeLimits {
+            max_connections: api.max_connections,
+            header_timeout: Duration::from_secs(api.header_timeout_seconds),
+        };
+        let listener = tokio::net::TcpListener::bind(&api.listen)
             .await
-            .with_context(|| format!("api.listen: cannot listen on {}", settings.api.listen))?;
-        info!(listen = %settings.api.listen, "serving the HTTP API");
-        let (api_stop, api_abort) = (stop.clone(), abort.clone());
-        tasks.spawn(async move {
-            let server = axum::serve(listener, crate::api::router(state))
-                .with_graceful_shutdown(async move { api_stop.cancelled().await });
-            tokio::select! {
-                result = server => if let Err(error) = result {
-                    warn!(%error, "the HTTP server failed");
-                },
-                () = api_abort.cancelled() => {}
-            }
-        });
+            .with_context(|| format!("api.listen: cannot listen on {}", api.listen))?;
+        info!(listen = %api.listen, "serving the HTTP API");
+        tasks.spawn(crate::api::serve::serve(
+            listener,
+            crate::api::router(state),
+            limits,
+            stop.clone(),
+            abort.clone(),
+        ));
     }
     while let Some(result) = tasks.join_next().await {
         if let Err(error) = result {

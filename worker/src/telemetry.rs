@@ -26,8 +26,10 @@ pub fn init(settings: &Settings) -> Option<sentry::ClientInitGuard> {
                 environment: settings.sentry.environment.clone().map(Into::into),
                 // Request data and user details could carry tokens.
                 send_default_pii: false,
-                before_send: Some(std::sync::Arc::new(move |event| {
-                    Some(scrub(event, &secrets))
+                before_send: Some(std::sync::Arc::new(move |event| scrub(event, &secrets))),
+                before_breadcrumb: Some(std::sync::Arc::new({
+                    let secrets = settings.secrets();
+                    move |breadcrumb| scrub_breadcrumb(breadcrumb, &secrets)
                 })),
                 ..Default::default()
             },
@@ -58,40 +60,63 @@ pub fn init(settings: &Settings) -> Option<sentry::ClientInitGuard> {
     guard
 }
 
-/// Replace every configured secret in what an error report carries.
+/// Replace every configured secret in what an error report carries: the
+/// whole event is walked as JSON, so that fields put anywhere (sentry-tracing
+/// puts an event's fields in `contexts`, a breadcrumb's in its `data`) are
+/// covered. A report that cannot be walked is not sent.
 fn scrub(
-    mut event: sentry::protocol::Event<'static>,
+    event: sentry::protocol::Event<'static>,
     secrets: &[String],
-) -> sentry::protocol::Event<'static> {
-    let clean = |text: &mut String| {
-        for secret in secrets {
-            if !secret.is_empty() && text.contains(secret.as_str()) {
-                *text = text.replace(secret.as_str(), "<redacted>");
-            }
-        }
+) -> Option<sentry::protocol::Event<'static>> {
+    let secrets: Vec<&str> = secrets
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if secrets.is_empty() {
+        return Some(event);
+    }
+    let mut value = serde_json::to_value(&event).ok()?;
+    if !clean(&mut value, &secrets) {
+        return Some(event);
+    }
+    serde_json::from_value(value).ok()
+}
+
+/// Replace the secrets in every string and key of `value`; whether any was found.
+fn clean(value: &mut serde_json::Value, secrets: &[&str]) -> bool {
+    let replace = |text: &str| -> Option<String> {
+        secrets.iter().any(|s| text.contains(s)).then(|| {
+            secrets.iter().fold(text.to_owned(), |text, secret| {
+                text.replace(secret, "<redacted>")
+            })
+        })
     };
-    if let Some(message) = event.message.as_mut() {
-        clean(message);
-    }
-    if let Some(entry) = event.logentry.as_mut() {
-        clean(&mut entry.message);
-    }
-    for exception in event.exception.values.iter_mut() {
-        if let Some(value) = exception.value.as_mut() {
-            clean(value);
+    let mut found = false;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::String(text) => {
+                if let Some(clean) = replace(text) {
+                    *text = clean;
+                    found = true;
+                }
+            }
+            serde_json::Value::Array(items) => stack.extend(items.iter_mut()),
+            serde_json::Value::Object(map) => {
+                if map.keys().any(|key| replace(key).is_some()) {
+                    *map = std::mem::take(map)
+                        .into_iter()
+                        .map(|(key, v)| (replace(&key).unwrap_or(key), v))
+                        .collect();
+                    found = true;
+                }
+                stack.extend(map.values_mut());
+            }
+            _ => {}
         }
     }
-    for breadcrumb in event.breadcrumbs.values.iter_mut() {
-        if let Some(message) = breadcrumb.message.as_mut() {
-            clean(message);
-        }
-    }
-    for value in event.extra.values_mut() {
-        if let serde_json::Value::String(text) = value {
-            clean(text);
-        }
-    }
-    event
+    found
 }
 
 /// Install the process-wide metrics recorder; the handle renders `/metrics`.
@@ -111,18 +136,67 @@ pub fn metrics() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
+/// [`scrub`] for a breadcrumb, as it is recorded.
+fn scrub_breadcrumb(
+    breadcrumb: sentry::protocol::Breadcrumb,
+    secrets: &[String],
+) -> Option<sentry::protocol::Breadcrumb> {
+    let secrets: Vec<&str> = secrets
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut value = serde_json::to_value(&breadcrumb).ok()?;
+    if !clean(&mut value, &secrets) {
+        return Some(breadcrumb);
+    }
+    serde_json::from_value(value).ok()
+}
+
 #[cfg(test)]
 mod tests {
+    use sentry::protocol::{Breadcrumb, Context, Event, Exception, Map};
+
+    const SECRET: &str = "s3cret-value";
+
     #[test]
-    fn secrets_are_scrubbed_from_error_reports() {
-        let event = sentry::protocol::Event {
-            message: Some("call failed with token s3cret-value".into()),
+    fn secrets_are_scrubbed_wherever_a_report_carries_them() {
+        let mut fields = Map::new();
+        fields.insert("error".to_owned(), format!("token {SECRET} refused").into());
+        let mut event = Event {
+            message: Some(format!("call failed with token {SECRET}")),
             ..Default::default()
         };
-        let event = super::scrub(event, &["s3cret-value".to_owned()]);
+        // Where sentry-tracing puts an event's fields and a breadcrumb's.
+        event.contexts.insert(
+            "Rust Tracing Fields".to_owned(),
+            Context::Other(fields.clone()),
+        );
+        event.breadcrumbs.values.push(Breadcrumb {
+            data: fields.clone(),
+            ..Default::default()
+        });
+        event.exception.values.push(Exception {
+            value: Some(SECRET.to_owned()),
+            ..Default::default()
+        });
+        event.tags.insert("t".to_owned(), SECRET.to_owned());
+        event.extra.insert(SECRET.to_owned(), SECRET.into());
+        let scrubbed = super::scrub(event, &[SECRET.to_owned()]).expect("sent");
+        let text = serde_json::to_string(&scrubbed).expect("serializes");
+        assert!(!text.contains(SECRET), "{text}");
         assert_eq!(
-            event.message.as_deref(),
+            scrubbed.message.as_deref(),
             Some("call failed with token <redacted>")
         );
+
+        let breadcrumb = Breadcrumb {
+            message: Some(SECRET.to_owned()),
+            data: fields,
+            ..Default::default()
+        };
+        let clean = super::scrub_breadcrumb(breadcrumb, &[SECRET.to_owned()]).expect("recorded");
+        let text = serde_json::to_string(&clean).expect("serializes");
+        assert!(!text.contains(SECRET), "{text}");
     }
 }

@@ -39,15 +39,26 @@ impl FromRequestParts<AppState> for Admin {
                 "admin actions are off: api.admin_token is not configured".into(),
             ));
         };
+        // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
         let presented = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if token_matches(presented, expected) {
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token);
+        // A missing token is refused without comparing: no configured token
+        // is empty (the configuration refuses one), but nothing relies on it.
+        if presented.is_some_and(|token| !token.is_empty() && token_matches(token, expected)) {
             Ok(Admin)
         } else {
+            metrics::counter!("fedora_ci_admin_refused_total").increment(1);
+            tracing::warn!(
+                method = %parts.method,
+                path = %parts.uri.path(),
+                token_given = presented.is_some(),
+                "admin request refused: no or a wrong admin token"
+            );
             Err(ApiError(
                 StatusCode::UNAUTHORIZED,
                 "this needs the admin token: Authorization: Bearer <api.admin_token>".into(),

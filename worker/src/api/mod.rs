@@ -8,6 +8,8 @@
 mod admin;
 mod dashboard;
 mod inbox;
+mod limits;
+pub mod serve;
 mod status;
 mod updates;
 mod webhook;
@@ -39,7 +41,11 @@ pub struct AppState {
     pub webhook_token: Option<SecretString>,
     /// Koji's web UI (`koji.web_url`), for links to tasks.
     pub koji_web_url: String,
+    /// What one request may send and take.
+    pub limits: limits::RequestLimits,
 }
+
+pub use limits::RequestLimits;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -76,7 +82,7 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(admin::routes())
         .split_for_parts();
     let openapi = Arc::new(openapi);
-    router
+    let router = router
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {
@@ -85,7 +91,8 @@ pub fn router(state: AppState) -> axum::Router {
             }),
         )
         .merge(status::routes())
-        .fallback(not_found)
+        .fallback(not_found);
+    limits::apply(router, state.limits)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -118,12 +125,46 @@ impl IntoResponse for ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// Only an unreachable or busy database is worth trying again (503). A
+    /// value of the request the database refuses (SQLSTATE class 22: a NUL
+    /// character, a number out of range) is the request's fault (400); a
+    /// recorded row that cannot be read back is ours (500). Neither is logged
+    /// as an error: anyone can send such a request, and errors go to Sentry.
     fn from(error: sqlx::Error) -> Self {
-        tracing::error!(%error, "database error while answering a request");
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the database did not answer; try again".to_owned(),
-        )
+        match &error {
+            sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")) => {
+                tracing::warn!(%error, "the database refused a value of a request");
+                ApiError::bad_request(format!(
+                    "a value in the request cannot be used: {}",
+                    db.message()
+                ))
+            }
+            sqlx::Error::Decode(source) => {
+                tracing::warn!(%error, "a recorded row cannot be read back");
+                ApiError(StatusCode::INTERNAL_SERVER_ERROR, source.to_string())
+            }
+            sqlx::Error::ColumnDecode { index, source } => {
+                tracing::warn!(%error, "a recorded row cannot be read back");
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("a recorded value (column {index}) cannot be read back: {source}"),
+                )
+            }
+            _ if handlers::decider::is_transient(&error) => {
+                tracing::error!(%error, "database error while answering a request");
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database did not answer; try again".to_owned(),
+                )
+            }
+            _ => {
+                tracing::error!(%error, "database error while answering a request");
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the request failed on our side; the service's logs say why".to_owned(),
+                )
+            }
+        }
     }
 }
 
@@ -142,8 +183,14 @@ pub fn only_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result
     }
 }
 
+/// How far into a list a page may start. Every list is read newest first
+/// with OFFSET, which the database pays for row by row; 100,000 rows is
+/// 1,000 pages of 100, deeper than the dashboard ever scrolls.
+pub const MAX_OFFSET: i64 = 100_000;
+
 /// `page` (from 1, default 1) and `per_page` (1 to 100, default 10), as the
-/// Packit dashboard API has them. Returns the page, LIMIT and OFFSET.
+/// Packit dashboard API has them, starting at most [`MAX_OFFSET`] rows in.
+/// Returns the page, LIMIT and OFFSET.
 pub fn pagination(params: &HashMap<String, String>) -> Result<(i64, i64, i64), ApiError> {
     let number = |key: &str, default: i64, max: i64| -> Result<i64, ApiError> {
         match params.get(key) {
@@ -156,8 +203,8 @@ pub fn pagination(params: &HashMap<String, String>) -> Result<(i64, i64, i64), A
             },
         }
     };
-    let page = number("page", 1, 1_000_000)?;
     let per_page = number("per_page", 10, 100)?;
+    let page = number("page", 1, MAX_OFFSET / per_page + 1)?;
     Ok((page, per_page, (page - 1) * per_page))
 }
 

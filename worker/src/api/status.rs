@@ -20,6 +20,7 @@ use store::status::{
 };
 
 use super::AppState;
+use crate::jobs::public::public_error;
 
 /// Seconds between the page's refreshes.
 const REFRESH_SECONDS: u32 = 5;
@@ -385,7 +386,7 @@ fn build_row(build: &BuildStatus, now: DateTime<Utc>) -> Markup {
                 }
             }
             td.nw { (took(build.created_at, build.started_at, build.finished_at, now)) }
-            td { @if let Some(error) = &build.error_message { (error) } }
+            td { @if let Some(error) = &build.error_message { (public_error(error)) } }
         }
     }
 }
@@ -452,7 +453,7 @@ fn outbox(outbox: &OutboxStatus, now: DateTime<Utc>) -> Markup {
                     span.badge.bad { "failing" }
                     " the first message in line, tried " (outbox.attempts.unwrap_or(0)) " times:"
                 }
-                pre { (truncate(error, ERROR_CHARS)) }
+                pre { (truncate(&public_error(error), ERROR_CHARS)) }
             }
         }
     }
@@ -639,7 +640,7 @@ fn dead_jobs(jobs: &[DeadJob], now: DateTime<Utc>) -> Markup {
                                 td.mono.small.brk { (job.dedup_key) }
                                 td.n { (job.attempts) "/" (job.max_attempts) }
                                 td title=(absolute(job.died_at)) { (duration(now - job.died_at)) " ago" }
-                                td { pre { (truncate(job.last_error.as_deref().unwrap_or(""), ERROR_CHARS)) } }
+                                td { pre { (truncate(&public_error(job.last_error.as_deref().unwrap_or("")), ERROR_CHARS)) } }
                             }
                         }
                     }

@@ -17,7 +17,11 @@ use utoipa_axum::routes;
 use super::{ApiError, AppState, token_matches};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(results))
+    OpenApiRouter::new()
+        .routes(routes!(results))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            super::limits::WEBHOOK_MAX_BODY_BYTES,
+        ))
 }
 
 /// What Testing Farm posts.
@@ -36,7 +40,8 @@ struct Notification {
     responses(
         (status = 200, description = "Accepted: the request will be read", body = serde_json::Value),
         (status = 400, description = "Not JSON, or no request_id", body = super::ErrorBody),
-        (status = 401, description = "A wrong or missing token", body = super::ErrorBody)))]
+        (status = 401, description = "A wrong or missing token", body = super::ErrorBody),
+        (status = 413, description = "A body over 4 KiB", body = super::ErrorBody)))]
 async fn results(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
@@ -45,11 +50,17 @@ async fn results(State(state): State<AppState>, body: Bytes) -> Result<Json<Valu
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty() && id.len() <= 200)
         .ok_or_else(|| ApiError::bad_request("request_id is missing or not a string"))?;
+    if request_id.contains('\0') {
+        return Err(ApiError::bad_request(
+            "request_id contains a NUL character; Testing Farm's ids never do",
+        ));
+    }
     let token = body.get("token").and_then(Value::as_str).unwrap_or("");
-    let authorized = state
-        .webhook_token
-        .as_ref()
-        .is_some_and(|expected| token_matches(token, expected));
+    let authorized = !token.is_empty()
+        && state
+            .webhook_token
+            .as_ref()
+            .is_some_and(|expected| token_matches(token, expected));
     if !authorized {
         metrics::counter!("fedora_ci_webhooks_total", "outcome" => "refused").increment(1);
         return Err(ApiError(

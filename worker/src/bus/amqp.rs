@@ -8,7 +8,31 @@
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
 use serde_json::{Map, Number, Value};
 
-/// The headers of a delivery as a JSON object.
+/// How deeply a header table nests, the table itself being level 1, counted
+/// with an explicit stack: a table nested thousands of levels deep (one
+/// 128 KiB frame holds over 20,000) is measured without recursing, and only
+/// a table within [`events::MAX_HEADER_DEPTH`] is then converted.
+pub fn table_depth(table: &FieldTable) -> usize {
+    let mut deepest = 1;
+    let mut stack: Vec<(&AMQPValue, usize)> = table.inner().values().map(|v| (v, 1)).collect();
+    while let Some((value, depth)) = stack.pop() {
+        match value {
+            AMQPValue::FieldArray(items) => {
+                deepest = deepest.max(depth + 1);
+                stack.extend(items.as_slice().iter().map(|v| (v, depth + 1)));
+            }
+            AMQPValue::FieldTable(inner) => {
+                deepest = deepest.max(depth + 1);
+                stack.extend(inner.inner().values().map(|v| (v, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The headers of a delivery as a JSON object. Recursive: callers check
+/// [`table_depth`] first.
 pub fn table_to_json(table: &FieldTable) -> Map<String, Value> {
     table
         .inner()
@@ -134,6 +158,33 @@ mod tests {
             json!({"short": "a", "long": "b", "bytes": "c", "double": 1.5, "decimal": 1.5,
                    "void": null, "array": [1], "table": {"x": true}})
         );
+    }
+
+    #[test]
+    fn depth_is_measured_without_recursing() {
+        let mut flat = FieldTable::default();
+        flat.insert("a".into(), AMQPValue::LongInt(1));
+        assert_eq!(table_depth(&flat), 1);
+        assert_eq!(table_depth(&FieldTable::default()), 1);
+        // 100,000 levels of arrays in a table, then of tables: far beyond what
+        // a recursive walk survives on a test thread's stack.
+        let mut value = AMQPValue::Void;
+        for _ in 0..100_000 {
+            value = AMQPValue::FieldArray(vec![value].into());
+        }
+        let mut deep = FieldTable::default();
+        deep.insert("deep".into(), value);
+        assert_eq!(table_depth(&deep), 100_001);
+        let mut table = FieldTable::default();
+        for _ in 0..50_000 {
+            let mut outer = FieldTable::default();
+            outer.insert("".into(), AMQPValue::FieldTable(table));
+            table = outer;
+        }
+        assert_eq!(table_depth(&table), 50_001);
+        // Dropping them recurses too; the test thread would not survive it.
+        std::mem::forget(deep);
+        std::mem::forget(table);
     }
 
     #[test]

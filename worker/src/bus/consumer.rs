@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, error, info, info_span, warn};
 
 use crate::config::Bus;
-use crate::ingest::{self, Ack, Inbound, RawMessage};
+use crate::ingest::{self, Ack, Headers, Inbound, RawMessage};
 
 /// Whether the consumer holds a working connection, for `/api/readyz`.
 #[derive(Debug, Default)]
@@ -150,20 +150,35 @@ async fn consume(
             Some(Err(error)) => return Err(error.into()),
             None => anyhow::bail!("the broker canceled our consumer"),
         };
-        let properties = &delivery.properties;
+        let lapin::message::Delivery {
+            routing_key,
+            properties,
+            data,
+            acker,
+            ..
+        } = delivery;
+        let headers = match properties.headers() {
+            Some(table) if !table.inner().is_empty() => {
+                // Measured first, without recursion: only headers within the
+                // limit are converted (see bus::amqp::table_depth).
+                let depth = super::amqp::table_depth(table);
+                if depth > events::MAX_HEADER_DEPTH {
+                    Headers::TooDeep(depth)
+                } else {
+                    Headers::Table(super::amqp::table_to_json(table))
+                }
+            }
+            _ => Headers::Absent,
+        };
         let event = ingest::from_delivery(
             RawMessage {
-                topic: delivery.routing_key.as_str(),
+                topic: routing_key.as_str(),
                 message_id: properties.message_id().as_ref().map(|id| id.as_str()),
-                headers: properties
-                    .headers()
-                    .as_ref()
-                    .filter(|h| !h.inner().is_empty())
-                    .map(super::amqp::table_to_json),
+                headers,
                 content_encoding: properties.content_encoding().as_ref().map(|e| e.as_str()),
                 priority: *properties.priority(),
                 queue: &queue_name,
-                body: &delivery.data,
+                body: data,
             },
             max_body_bytes,
         );
@@ -178,10 +193,7 @@ async fn consume(
         metrics::counter!("fedora_ci_bus_deliveries_total").increment(1);
         let item = Inbound {
             event,
-            ack: Ack::Delivery {
-                acker: delivery.acker,
-                session,
-            },
+            ack: Ack::Delivery { acker, session },
         };
         if tx.send(item).await.is_err() {
             error!("the inbox writer is gone; stopping the consumer");

@@ -17,7 +17,9 @@ use crate::config::Bus;
 /// properties that tell the broker's operators who we are.
 pub async fn connect(bus: &Bus, role: &str) -> anyhow::Result<Connection> {
     use anyhow::Context as _;
-    let uri = bus.amqp_uri().map_err(anyhow::Error::msg)?;
+    let uri = bus
+        .amqp_uri()
+        .map_err(|problem| anyhow::anyhow!("bus.amqp_url {problem}"))?;
     let mut tls = OwnedTLSConfig::default();
     if let Some(ca) = &bus.tls.ca_cert {
         tls.cert_chain = Some(

@@ -20,6 +20,7 @@
 mod breaker;
 mod kinds;
 mod periodic;
+pub mod public;
 
 pub use breaker::{Breaker, BreakerConfig, Gate, RateLimit};
 pub use kinds::Services;
@@ -460,7 +461,10 @@ async fn failed(
             &mut *tx,
             &format!("job-dead:{}:{}", job.id, job.attempts),
             events::typed::TOPIC_JOB_DEAD,
-            &json!({"job_id": job.id, "kind": job.kind, "payload": job.payload, "error": message}),
+            // The flows put this on flags and decisions, where anyone reads it;
+            // the whole error stays with the job, for operators.
+            &json!({"job_id": job.id, "kind": job.kind, "payload": job.payload,
+                    "error": public::public_error(&message)}),
             store::events::Source::Internal,
         )
         .await?;
