@@ -25,6 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiError, AppState, ErrorBody, only_params, pagination, partial};
+use crate::jobs::public::public_error;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -382,7 +383,8 @@ async fn get_koji_build(
         srpm_build_id: None,
         run_ids: links.pipeline_ids,
         build_submission_stdout: None,
-        error_message: b.error_message.clone(),
+        // Public: no URLs, paths or principals (jobs::public).
+        error_message: b.error_message.as_deref().map(public_error),
         project: ProjectInfo::of_build(&b),
         build_id: b.build_id,
         nvr: b.nvr.clone(),
@@ -587,7 +589,7 @@ async fn get_test_run(
                 created_at: epoch(m.created_at),
                 published_at: m.published_at.map(epoch),
                 attempts: m.attempts,
-                last_error: m.last_error,
+                last_error: m.last_error.as_deref().map(public_error),
             })
             .collect(),
     }))
