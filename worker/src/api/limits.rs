@@ -103,7 +103,7 @@ async fn json_errors(request: Request, next: Next) -> Response {
     let mut answer = ApiError(status, message).into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            answer.headers_mut().insert(name, value.clone());
+            answer.headers_mut().append(name, value.clone());
         }
     }
     answer.headers_mut().insert(
