@@ -3,7 +3,7 @@
 //! A project's identity is the URL the message names (SPEC §3), so URLs are normalised once,
 //! here, and compared as text everywhere else.
 
-use events::typed::is_pagure_name;
+use events::typed::{ProjectUrlError, project_names};
 use serde::{Deserialize, Serialize};
 
 use crate::rules::Skip;
@@ -83,45 +83,23 @@ impl ProjectRef {
 /// [`Skip::InvalidProjectName`]: the names become path segments of API URLs, Koji source URLs
 /// and flags, where `.` and `..` would silently name another project.
 pub fn parse_project_url(distgit_base: &str, url: &str) -> Result<ProjectRef, Skip> {
-    let not_on_distgit = || Skip::NotOnDistGit {
-        url: url.to_owned(),
-    };
+    let names = project_names(distgit_base, url).map_err(|error| match error {
+        ProjectUrlError::NotUnderBase => Skip::NotOnDistGit {
+            url: url.to_owned(),
+        },
+        ProjectUrlError::InvalidName { part, name } => Skip::InvalidProjectName {
+            url: url.to_owned(),
+            part,
+            name,
+        },
+    })?;
     let base = distgit_base.trim().trim_end_matches('/');
-    let trimmed = trim_url(url);
-    let path = trimmed
-        .strip_prefix(base)
-        .and_then(|rest| rest.strip_prefix('/'))
-        .ok_or_else(not_on_distgit)?;
-    let segments: Vec<&str> = path.split('/').collect();
-    if base.is_empty() || segments.iter().any(|s| s.is_empty()) {
-        return Err(not_on_distgit());
-    }
-    let (fork_owner, namespace, repo) = match segments.as_slice() {
-        ["fork" | "forks", owner, namespace, repo] => (Some(*owner), *namespace, *repo),
-        ["fork" | "forks", ..] => return Err(not_on_distgit()),
-        [namespace, repo] => (None, *namespace, *repo),
-        _ => return Err(not_on_distgit()),
-    };
-    let names = [
-        ("fork owner", fork_owner),
-        ("namespace", Some(namespace)),
-        ("repository", Some(repo)),
-    ];
-    for (part, name) in names {
-        if let Some(name) = name.filter(|name| !is_pagure_name(name)) {
-            return Err(Skip::InvalidProjectName {
-                url: url.to_owned(),
-                part,
-                name: name.to_owned(),
-            });
-        }
-    }
     let project = ProjectRef {
         url: String::new(),
         forge: host_of(base),
-        namespace: namespace.to_owned(),
-        repo: repo.to_owned(),
-        fork_owner: fork_owner.map(str::to_owned),
+        namespace: names.namespace.to_owned(),
+        repo: names.repo.to_owned(),
+        fork_owner: names.fork_owner.map(str::to_owned),
     };
     Ok(ProjectRef {
         url: format!("{base}/{}", project.path()),

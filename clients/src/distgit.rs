@@ -19,7 +19,7 @@
 //!   the form fields for `EINVALIDREQ`.
 
 use async_trait::async_trait;
-use events::typed::{is_commit_sha, is_pagure_name};
+use events::typed::{ProjectUrlError, is_commit_sha, project_names};
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
@@ -122,53 +122,24 @@ impl ProjectPath {
     /// a space, ...), is a permanent error: the names become path segments of
     /// the API URL, where `.` and `..` would name another project.
     pub fn parse(public_base: &str, project_url: &str) -> Result<ProjectPath, ClientError> {
-        let not_here = || ClientError::Permanent {
-            service: SERVICE,
-            message: format!("{project_url:?} is not a dist-git project under {public_base}"),
-        };
-        let base = public_base.trim().trim_end_matches('/');
-        let url = project_url.trim().trim_end_matches('/');
-        let url = url
-            .strip_suffix(".git")
-            .unwrap_or(url)
-            .trim_end_matches('/');
-        let path = url
-            .strip_prefix(base)
-            .and_then(|rest| rest.strip_prefix('/'))
-            .filter(|_| !base.is_empty())
-            .ok_or_else(not_here)?;
-        let segments: Vec<&str> = path.split('/').collect();
-        if segments
-            .iter()
-            .any(|s| s.is_empty() || s.contains(['?', '#']))
-        {
-            return Err(not_here());
-        }
-        let (fork_owner, namespace, repo) = match segments.as_slice() {
-            ["fork" | "forks", owner, namespace, repo] => (Some(*owner), *namespace, *repo),
-            ["fork" | "forks", ..] => return Err(not_here()),
-            [namespace, repo] => (None, *namespace, *repo),
-            _ => return Err(not_here()),
-        };
-        let names = [
-            ("fork owner", fork_owner),
-            ("namespace", Some(namespace)),
-            ("repository", Some(repo)),
-        ];
-        for (part, name) in names {
-            if let Some(name) = name.filter(|name| !is_pagure_name(name)) {
-                return Err(ClientError::Permanent {
-                    service: SERVICE,
-                    message: format!(
-                        "{project_url:?} is not a dist-git project: the {part} {name:?} is not a valid Pagure name"
-                    ),
-                });
+        let names = project_names(public_base, project_url).map_err(|error| {
+            let message = match error {
+                ProjectUrlError::NotUnderBase => {
+                    format!("{project_url:?} is not a dist-git project under {public_base}")
+                }
+                ProjectUrlError::InvalidName { part, name } => format!(
+                    "{project_url:?} is not a dist-git project: the {part} {name:?} is not a valid Pagure name"
+                ),
+            };
+            ClientError::Permanent {
+                service: SERVICE,
+                message,
             }
-        }
+        })?;
         Ok(ProjectPath {
-            namespace: namespace.to_owned(),
-            repo: repo.to_owned(),
-            fork_owner: fork_owner.map(str::to_owned),
+            namespace: names.namespace.to_owned(),
+            repo: names.repo.to_owned(),
+            fork_owner: names.fork_owner.map(str::to_owned),
         })
     }
 

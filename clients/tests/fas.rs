@@ -444,55 +444,12 @@ async fn an_answer_larger_than_the_limit_is_refused() {
     }
 }
 
-/// Set in the test process; must reach no child.
-const DATABASE_URL: &str = "postgres://fedora-ci:SECRET-DB-PASSWORD@db.example/fedora_ci";
-const SENTRY_DSN: &str = "https://SECRET-SENTRY-KEY@sentry.example/7";
-
-/// The environment a child sees, by name, from `export -p` (a shell
-/// builtin, so the fakes need nothing on `PATH`).
-fn exported(dump: &str) -> std::collections::BTreeMap<String, String> {
-    dump.lines()
-        .filter_map(|line| line.strip_prefix("export "))
-        .map(|entry| match entry.split_once('=') {
-            Some((name, value)) => (name.to_owned(), value.trim_matches('\'').to_owned()),
-            None => (entry.to_owned(), String::new()),
-        })
-        .collect()
-}
-
-/// The child processes get a clean environment: the review's L6 found the
-/// database URL (with its password) in `kinit`'s. The test process cannot
-/// set a variable for itself (`set_var` is unsafe), so it runs itself again
-/// with the secrets set, and that run makes the assertions.
+/// The child processes get a clean environment (support::child_env).
 #[test]
 fn kinit_and_curl_get_only_the_environment_they_need() {
-    if std::env::var_os("FEDORA_CI_TEST_CHILD_ENV").is_none() {
-        let exe = std::env::current_exe().expect("the test binary");
-        let output = std::process::Command::new(exe)
-            .args([
-                "kinit_and_curl_get_only_the_environment_they_need",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("FEDORA_CI_TEST_CHILD_ENV", "1")
-            .env("FEDORA_CI__DATABASE__URL", DATABASE_URL)
-            .env("FEDORA_CI__SENTRY__DSN", SENTRY_DSN)
-            .env("KRB5_CONFIG", "/etc/ipa/krb5.conf")
-            .env("HOME", "/home/fedora-ci-worker")
-            .output()
-            .expect("the test runs again");
-        assert!(
-            output.status.success(),
-            "{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            String::from_utf8_lossy(&output.stdout).contains("1 passed"),
-            "the inner run ran nothing: {}",
-            String::from_utf8_lossy(&output.stdout)
-        );
+    if !support::child_env::rerun_with_service_secrets(
+        "kinit_and_curl_get_only_the_environment_they_need",
+    ) {
         return;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -500,10 +457,6 @@ fn kinit_and_curl_get_only_the_environment_they_need() {
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        assert_eq!(
-            std::env::var("FEDORA_CI__DATABASE__URL").as_deref(),
-            Ok(DATABASE_URL)
-        );
         let dir = tempfile::tempdir().expect("a temporary directory");
         let kinit = dir.path().join("kinit");
         write_script(
@@ -528,34 +481,10 @@ fn kinit_and_curl_get_only_the_environment_they_need() {
             },
         );
         assert_eq!(client.is_member("zbyszek", "packager").await, Ok(true));
-        let allowed: Vec<&str> = clients::process::INHERITED_ENV
-            .iter()
-            .copied()
-            .chain(["PATH", "KRB5CCNAME", "LC_ALL", "PWD", "OLDPWD"])
-            .collect();
         for program in ["kinit", "curl"] {
             let dump = std::fs::read_to_string(dir.path().join(format!("{program}.env")))
                 .expect("the program ran");
-            assert!(!dump.contains("SECRET"), "{program}: {dump}");
-            let env = exported(&dump);
-            for name in env.keys() {
-                assert!(allowed.contains(&name.as_str()), "{program} got {name}");
-            }
-            assert_eq!(
-                env.get("LC_ALL").map(String::as_str),
-                Some("C"),
-                "{program}"
-            );
-            assert_eq!(
-                env.get("KRB5_CONFIG").map(String::as_str),
-                Some("/etc/ipa/krb5.conf"),
-                "{program}"
-            );
-            assert_eq!(
-                env.get("HOME").map(String::as_str),
-                Some("/home/fedora-ci-worker"),
-                "{program}"
-            );
+            let env = support::child_env::check_child_env(program, &dump);
             assert_eq!(
                 env.get("KRB5CCNAME").cloned(),
                 Some(format!("FILE:{}", dir.path().join("ccache").display())),

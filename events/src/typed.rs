@@ -110,6 +110,72 @@ pub fn is_pagure_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'+' | b'-'))
 }
 
+/// The names in a dist-git project URL, as [`project_names`] reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectNames<'a> {
+    pub fork_owner: Option<&'a str>,
+    pub namespace: &'a str,
+    pub repo: &'a str,
+}
+
+/// Why a URL names no dist-git project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectUrlError {
+    /// Not `<base>/<ns>/<repo>` or a fork of one (another forge, another shape).
+    NotUnderBase,
+    /// The right shape, but `name` (the `part`: fork owner, namespace or
+    /// repository) is not a Pagure name ([`is_pagure_name`]).
+    InvalidName { part: &'static str, name: String },
+}
+
+/// Reads a project URL as messages give it: `<base>/<ns>/<repo>`, or a fork
+/// as `<base>/fork/<user>/<ns>/<repo>` (web) or `<base>/forks/<user>/<ns>/<repo>`
+/// (git), each with or without a trailing `.git` or `/`. Every name must be a
+/// Pagure name: the names become path segments of API URLs, Koji source URLs
+/// and flags, where `.` and `..` would silently name another project.
+pub fn project_names<'a>(base: &str, url: &'a str) -> Result<ProjectNames<'a>, ProjectUrlError> {
+    let base = base.trim().trim_end_matches('/');
+    let url = url.trim().trim_end_matches('/');
+    let url = url
+        .strip_suffix(".git")
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    let path = url
+        .strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|_| !base.is_empty())
+        .ok_or(ProjectUrlError::NotUnderBase)?;
+    let segments: Vec<&str> = path.split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(ProjectUrlError::NotUnderBase);
+    }
+    let (fork_owner, namespace, repo) = match segments.as_slice() {
+        ["fork" | "forks", owner, namespace, repo] => (Some(*owner), *namespace, *repo),
+        [namespace, repo] if *namespace != "fork" && *namespace != "forks" => {
+            (None, *namespace, *repo)
+        }
+        _ => return Err(ProjectUrlError::NotUnderBase),
+    };
+    let names = [
+        ("fork owner", fork_owner),
+        ("namespace", Some(namespace)),
+        ("repository", Some(repo)),
+    ];
+    for (part, name) in names {
+        if let Some(name) = name.filter(|name| !is_pagure_name(name)) {
+            return Err(ProjectUrlError::InvalidName {
+                part,
+                name: name.to_owned(),
+            });
+        }
+    }
+    Ok(ProjectNames {
+        fork_owner,
+        namespace,
+        repo,
+    })
+}
+
 /// Why a message of a known topic cannot be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{topic}: {problem}")]
@@ -932,6 +998,58 @@ mod tests {
         ] {
             assert_eq!(CommitSha::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn project_urls_name_their_project_or_say_why_not() {
+        const BASE: &str = "https://src.fedoraproject.org";
+        let names = |url: &str| {
+            project_names(BASE, url).map(|n| {
+                (
+                    n.fork_owner.map(str::to_owned),
+                    n.namespace.to_owned(),
+                    n.repo.to_owned(),
+                )
+            })
+        };
+        assert_eq!(
+            names("https://src.fedoraproject.org/rpms/libstdc++.git/"),
+            Ok((None, "rpms".to_owned(), "libstdc++".to_owned()))
+        );
+        for fork in ["fork", "forks"] {
+            let url = format!("{BASE}/{fork}/zbyszek/rpms/optee_os");
+            assert_eq!(
+                names(&url),
+                Ok((
+                    Some("zbyszek".to_owned()),
+                    "rpms".to_owned(),
+                    "optee_os".to_owned()
+                ))
+            );
+        }
+        for other in [
+            "https://pagure.io/fedora-ci/x",
+            "https://src.fedoraproject.org/rpms",
+            "https://src.fedoraproject.org/fork/rpms",
+            "https://src.fedoraproject.org/rpms//bash",
+            "https://src.fedoraproject.org/a/b/c",
+        ] {
+            assert_eq!(names(other), Err(ProjectUrlError::NotUnderBase), "{other}");
+        }
+        assert_eq!(
+            names("https://src.fedoraproject.org/fork/../rpms/bash"),
+            Err(ProjectUrlError::InvalidName {
+                part: "fork owner",
+                name: "..".to_owned()
+            })
+        );
+        assert_eq!(
+            names("https://src.fedoraproject.org/rpms/.."),
+            Err(ProjectUrlError::InvalidName {
+                part: "repository",
+                name: "..".to_owned()
+            })
+        );
     }
 
     #[test]

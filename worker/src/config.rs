@@ -1459,6 +1459,10 @@ mod tests {
             ("FEDORA_CI__BUS__AMQP_URL", "http://x"),
             ("FEDORA_CI__BUS__QOS__PREFETCH_COUNT", "0"),
             ("FEDORA_CI__KOJI__AUTH", "password"),
+            ("FEDORA_CI__INGEST__BATCH_MAX_BYTES", "0"),
+            ("FEDORA_CI__API__MAX_CONNECTIONS", "0"),
+            ("FEDORA_CI__API__HEADER_TIMEOUT_SECONDS", "0"),
+            ("FEDORA_CI__API__MAX_BODY_BYTES", "0"),
         ];
         for (var, value) in cases {
             let key = var

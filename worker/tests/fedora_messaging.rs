@@ -14,31 +14,10 @@ use support::{Service, fresh_database, fresh_vhost, get_json, service_config, wa
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-fn python() -> String {
-    let python = std::env::var("FCI_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let check = Command::new(&python)
-        .args(["-c", "import fedora_messaging, pika"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
-    assert!(
-        check.status.success(),
-        "{python} has no fedora_messaging: run the tests with scripts/test, which installs it \
-         (or set FCI_TEST_PYTHON): {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    python
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/python")
-        .join(name)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_from_fedora_messaging_is_listed_within_a_second_once() {
     tokio::time::timeout(TIMEOUT, async {
-        let python = python();
+        let python = support::python("fedora_messaging, pika");
         let db = fresh_database().await;
         let vhost = fresh_vhost();
         let port = support::free_port();
@@ -59,7 +38,7 @@ async fn a_message_from_fedora_messaging_is_listed_within_a_second_once() {
         std::fs::write(&fm_config, format!("amqp_url = \"{}\"\n", vhost.amqp_url)).expect("write");
         let topic = "org.fedoraproject.prod.pagure.pull-request.new";
         let output = Command::new(&python)
-            .arg(script("fm_publish.py"))
+            .arg(support::python_script("fm_publish.py"))
             .arg(&fm_config)
             .arg(topic)
             .arg("3")
@@ -106,7 +85,7 @@ async fn a_message_from_fedora_messaging_is_listed_within_a_second_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn fedora_messaging_accepts_what_publish_sends() {
     tokio::time::timeout(TIMEOUT, async {
-        let python = python();
+        let python = support::python("fedora_messaging, pika");
         let vhost = fresh_vhost();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/bus");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -117,7 +96,7 @@ async fn fedora_messaging_accepts_what_publish_sends() {
         files.sort();
 
         let mut receiver = Command::new(&python)
-            .arg(script("fm_receive.py"))
+            .arg(support::python_script("fm_receive.py"))
             .arg(&vhost.amqp_url)
             .arg(files.len().to_string())
             .stdout(Stdio::piped())

@@ -27,24 +27,6 @@ const BINUTILS_TASK: i64 = 78_709_999;
 /// The outbox publisher's lock (store::outbox::try_lock_publisher).
 const PUBLISHER_LOCK: i64 = 0x6663_695f_6f75_7462;
 
-fn python() -> String {
-    let python = std::env::var("FCI_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let check = Command::new(&python)
-        .args([
-            "-c",
-            "import fedora_messaging, pika, jsonschema, ci_messages",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
-    assert!(
-        check.status.success(),
-        "{python} lacks fedora_messaging or ci_messages: run the tests with scripts/test, which \
-         installs them (or set FCI_TEST_PYTHON): {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    python
-}
-
 fn repo_path(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
@@ -60,15 +42,17 @@ impl CiConsumer {
     /// Bound and ready; it stops after `count` messages (0: after
     /// `quiet_seconds` without one).
     fn start(amqp_url: &str, count: usize, quiet_seconds: u64) -> Self {
-        let mut child = Command::new(python())
-            .arg(repo_path("tests/python/fm_ci_consume.py"))
-            .arg(amqp_url)
-            .arg(repo_path("tests/data/ci-messages"))
-            .arg(count.to_string())
-            .arg(quiet_seconds.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run fm_ci_consume.py");
+        let mut child = Command::new(support::python(
+            "fedora_messaging, pika, jsonschema, ci_messages",
+        ))
+        .arg(support::python_script("fm_ci_consume.py"))
+        .arg(amqp_url)
+        .arg(repo_path("tests/data/ci-messages"))
+        .arg(count.to_string())
+        .arg(quiet_seconds.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run fm_ci_consume.py");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         assert_eq!(
             lines.next().and_then(Result::ok).as_deref(),

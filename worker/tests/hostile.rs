@@ -12,7 +12,6 @@ mod support;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,27 +25,6 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 /// Where the hostile messages go: a topic no handler reads, so that an
 /// accepted one ends `skipped` and a refused one `dead`.
 const HOSTILE_TOPIC: &str = "org.fedoraproject.prod.hostile.probe";
-
-fn python() -> String {
-    let python = std::env::var("FCI_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let check = Command::new(&python)
-        .args(["-c", "import pika"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
-    assert!(
-        check.status.success(),
-        "{python} has no pika: run the tests with scripts/test, which installs it \
-         (or set FCI_TEST_PYTHON): {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    python
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/python")
-        .join(name)
-}
 
 /// `GET /api/healthz` every 100 ms until dropped; what it saw.
 struct HealthWatch {
@@ -183,8 +161,8 @@ fn publish_with_pika(amqp_url: &str, message_id: &str, shape: &str, size: &str, 
     let dir = tempfile::tempdir().expect("tempdir");
     let body_file = dir.path().join("body.json");
     std::fs::write(&body_file, body).expect("write the body");
-    let output = Command::new(python())
-        .arg(script("hostile_publish.py"))
+    let output = Command::new(support::python("pika"))
+        .arg(support::python_script("hostile_publish.py"))
         .args([amqp_url, HOSTILE_TOPIC, message_id, shape, size])
         .arg(&body_file)
         .output()
@@ -789,6 +767,27 @@ async fn a_consumer_fed_large_messages_stays_within_its_sizing_rule() {
             },
         )
         .await;
+        // Batches closed by bytes: 1 MiB messages, 4 MiB batches, so no batch
+        // reached the histogram's bucket of 10 (by count they could be 50).
+        let metrics = reqwest::get(format!("{api}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let value = |prefix: &str| -> f64 {
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(prefix))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {prefix} in the metrics"))
+        };
+        let batches = value("fedora_ci_inbox_batch_size_count ");
+        assert!(batches >= 50.0, "{batches} batches for 200 messages");
+        assert_eq!(
+            value("fedora_ci_inbox_batch_size_bucket{le=\"10\"} "),
+            batches
+        );
         let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE status = 'dead'")
             .fetch_one(&pool)
             .await
@@ -903,4 +902,121 @@ fn empty_or_short_tokens_stop_the_service_before_it_serves() {
             "{vars:?}: {stderr}"
         );
     }
+}
+
+/// `{"h": {"h": …}}`, `depth` levels in all.
+fn nested_value(depth: usize) -> Value {
+    let mut value = json!(1);
+    for _ in 0..depth {
+        value = json!({ "h": value });
+    }
+    value
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replayed_files_meet_the_same_limits_as_the_bus() {
+    tokio::time::timeout(TIMEOUT, async {
+        let db = support::fresh_database().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Within what a replay file's parser reads (128 levels), beyond our limits.
+        let entry = |id: &str, headers: Value, body: Value| {
+            json!({"id": id, "topic": HOSTILE_TOPIC, "headers": headers, "body": body})
+        };
+        let lines = [
+            entry("replay-ok", usual_headers(), nested_value(64)),
+            entry("replay-deep-body", usual_headers(), nested_value(65)),
+            entry(
+                "replay-deep-headers",
+                json!({"sent-at": "2026-12-07T10:00:00+00:00", "deep": nested_value(32)}),
+                json!({"a": 1}),
+            ),
+        ]
+        .map(|line| line.to_string())
+        .join("\n");
+        let file = dir.path().join("messages.jsonl");
+        std::fs::write(&file, lines).expect("write");
+        let output = Command::new(env!("CARGO_BIN_EXE_fedora-ci-worker"))
+            .arg("replay")
+            .arg(&file)
+            .env_remove("FEDORA_CI_CONFIG")
+            .env("FEDORA_CI__DATABASE__URL", &db.url)
+            .output()
+            .expect("run replay");
+        assert!(
+            output.status.code().is_some(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let pool = db.pool().await;
+        let rows: Vec<(String, String, Option<String>, Value)> = sqlx::query_as(
+            "SELECT message_id, status, reason, headers FROM events ORDER BY message_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+        assert_eq!(rows.len(), 3, "{rows:#?}");
+        let (id, status, reason, _) = &rows[0];
+        assert_eq!((id.as_str(), status.as_str()), ("replay-deep-body", "dead"));
+        assert_eq!(
+            reason.as_deref(),
+            Some("body nests 65 levels deep, over the limit of 64")
+        );
+        let (id, status, reason, headers) = &rows[1];
+        assert_eq!((id.as_str(), status.as_str()), ("replay-deep-headers", "dead"));
+        assert_eq!(
+            reason.as_deref(),
+            Some("headers nest 33 levels deep, over the limit of 32; they were not kept")
+        );
+        assert_eq!(headers, &json!({}));
+        let (id, status, _, _) = &rows[2];
+        assert_eq!((id.as_str(), status.as_str()), ("replay-ok", "received"));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_limits_are_the_configured_ones() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack
+            .spawn(&[
+                ("FEDORA_CI__API__MAX_BODY_BYTES", "1000"),
+                ("FEDORA_CI__API__REQUEST_TIMEOUT_SECONDS", "2"),
+                ("FEDORA_CI__API__BODY_TIMEOUT_SECONDS", "60"),
+            ])
+            .await;
+        let port = stack.port;
+        // Any route: a body over api.max_body_bytes is refused on its length.
+        let (status, body) = tokio::task::spawn_blocking(move || {
+            raw_request(
+                port,
+                &format!(
+                    "POST /api/events/x/redecide HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\
+                     Connection: close\r\n\r\n{}",
+                    " ".repeat(2000)
+                ),
+            )
+        })
+        .await
+        .expect("request");
+        assert_eq!(status, 413, "{body}");
+        assert!(body.contains("\"error\""), "{body}");
+        // A body that stalls within the body timeout still ends with the request's.
+        let (status, took) = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let (status, _) = raw_request(
+                port,
+                "POST /api/testing-farm/results HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                 Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n10\r\n{\"request_id\": ",
+            );
+            (status, started.elapsed())
+        })
+        .await
+        .expect("request");
+        assert_eq!(status, 408);
+        assert!(took < Duration::from_secs(10), "answered after {took:?}");
+    })
+    .await
+    .expect("test timed out");
 }

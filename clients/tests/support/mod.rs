@@ -6,6 +6,8 @@
     reason = "each test crate uses a different part; #[expect] would fail in the others"
 )]
 
+pub mod child_env;
+
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

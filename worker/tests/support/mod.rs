@@ -37,6 +37,31 @@ pub use rabbit::{
 };
 pub use service::Service;
 
+/// The Python that has the PyPI packages the tests talk to: `FCI_TEST_PYTHON`
+/// (`scripts/test` makes a virtualenv and sets it), else `python3`. Panics,
+/// saying how to get them, unless `python -c "import <modules>"` works.
+pub fn python(modules: &str) -> String {
+    let python = std::env::var("FCI_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let check = std::process::Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    assert!(
+        check.status.success(),
+        "{python} cannot import {modules}: run the tests with scripts/test, which installs them \
+         (or set FCI_TEST_PYTHON): {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    python
+}
+
+/// A script of `tests/python/`.
+pub fn python_script(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/python")
+        .join(name)
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
