@@ -6,10 +6,13 @@
 //! <prefix> help
 //! ```
 //!
-//! Only the first non-blank line of a comment is read, so a command quoted further down in a
-//! discussion does not run. Unlike Packit Service, which ignores what it does not understand,
-//! a comment addressed to us that we cannot read gets a usage reply: the packager meant to
-//! ask for something.
+//! A comment is read as Packit Service reads it (`get_packit_commands_from_comment` in
+//! `packit_service/utils.py`): the command is the first line, anywhere in the comment, whose
+//! first word is the prefix and that has a command after it. A line quoted with `>` starts with
+//! `>`, so quoted commands do not run. Packit Service answers a command it cannot read with a
+//! pointer to its documentation; our answer also says what was wrong and lists the commands. A
+//! comment whose only mention of the prefix is a bare `<prefix>` line gets the same answer,
+//! where Packit Service stays silent: the packager meant to ask for something.
 
 use std::fmt::{self, Write as _};
 
@@ -76,17 +79,27 @@ impl UsageError {
     }
 }
 
-/// Reads a comment: `None` when it is not addressed to us (its first non-blank line does not
-/// start with `prefix` as a whole word), else the command or what is wrong with it.
+/// Reads a comment: `None` when it is not addressed to us (no line starts with `prefix` as a
+/// whole word), else the command of the first line that has one, or what is wrong with it.
 pub fn parse_comment(prefix: &str, comment: &str) -> Option<Result<Command, UsageError>> {
     let prefix = prefix.trim();
-    let line = comment.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let mut words = line.split_whitespace();
-    if prefix.is_empty() || words.next()? != prefix {
+    if prefix.is_empty() {
         return None;
     }
-    let words: Vec<&str> = words.collect();
-    Some(parse_words(prefix, &words))
+    let mut bare = false;
+    for line in comment.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some(prefix) {
+            continue;
+        }
+        let words: Vec<&str> = words.collect();
+        if words.is_empty() {
+            bare = true;
+            continue;
+        }
+        return Some(parse_words(prefix, &words));
+    }
+    bare.then(|| Err(parse_words(prefix, &[]).expect_err("no command is a usage error")))
 }
 
 fn parse_words(prefix: &str, words: &[&str]) -> Result<Command, UsageError> {
@@ -207,19 +220,25 @@ fn test_list() -> String {
     names.join(", ")
 }
 
-/// The reply to `help`: the commands and test names, in Markdown.
-pub fn usage(prefix: &str) -> String {
+/// The reply to `help`: the commands and test names, in Markdown, with a link to the user
+/// documentation. `not_running` says why Fedora CI does not run on this project, if it does
+/// not: help is answered everywhere, as Packit Service does.
+pub fn usage(prefix: &str, docs_url: &str, not_running: Option<&str>) -> String {
     let prefix = prefix.trim();
     let mut text =
         String::from("Fedora CI understands these commands in a pull request comment:\n\n");
     let lines = [
         (
             format!("{prefix} test"),
-            "runs all tests again on the latest scratch build of the pull request".to_owned(),
+            "runs all tests again on the latest successful scratch build of the pull request"
+                .to_owned(),
         ),
         (
             format!("{prefix} test <name>"),
-            format!("runs one test again; the tests are {}", test_list()),
+            format!(
+                "runs one test again; the tests are {} (those that apply to the project)",
+                test_list()
+            ),
         ),
         (
             format!("{prefix} scratch-build"),
@@ -231,23 +250,54 @@ pub fn usage(prefix: &str) -> String {
         let _ = writeln!(text, "- `{command}` {meaning}");
     }
     text.push_str(
-        "\nAdd `--target eln` to `test` or `scratch-build` to act on the ELN build of a rawhide \
-         pull request instead of the rawhide one (`--target rawhide`, the default).\n",
+        "\nWithout `--target`, `test` and `scratch-build` act on every build of the pull request: \
+         the one for its branch and, for a rawhide pull request of an ELN package, the ELN one. \
+         `--target rawhide` or `--target eln` picks one.\n",
     );
     let _ = write!(
         text,
-        "\nThe command must be the first line of the comment. Only members of the FAS group \
-         `{PACKAGER_GROUP}` can retrigger Fedora CI.\n"
+        "\nThe command is the first line of the comment that starts with `{prefix}`. Only members \
+         of the FAS group `{PACKAGER_GROUP}` can retrigger Fedora CI.\n"
     );
+    if let Some(why) = not_running {
+        let _ = write!(text, "\nFedora CI does not run on this project: {why}.\n");
+    }
+    let _ = write!(text, "\nDocumentation: {}\n", docs_url.trim());
     text
 }
 
-/// The reply to a comment addressed to us that we could not read: what was wrong, then the
-/// usage.
-pub fn usage_reply(prefix: &str, error: &UsageError) -> String {
+/// The reply to a comment addressed to us that we could not read: what was wrong, where the
+/// documentation is, then the usage.
+pub fn usage_reply(prefix: &str, docs_url: &str, error: &UsageError) -> String {
     format!(
-        "Fedora CI could not read this command: {error}.\n\n{}",
-        usage(prefix)
+        "There is a syntax error in this command: {error}. See the [Fedora CI documentation]({}) \
+         or use `{} help`.\n\n{}",
+        docs_url.trim(),
+        prefix.trim(),
+        usage(prefix, docs_url, None)
+    )
+}
+
+/// The reply to `test <name>` for a test that does not apply to this pull request: why, and
+/// the tests that do.
+pub fn inapplicable_test_reply(
+    prefix: &str,
+    test: TestName,
+    why: &str,
+    applicable: &[TestName],
+) -> String {
+    let prefix = prefix.trim();
+    if applicable.is_empty() {
+        return format!(
+            "The `{test}` test does not apply to this pull request ({why}), and no other test \
+             does either."
+        );
+    }
+    let names: Vec<String> = applicable.iter().map(|t| format!("`{t}`")).collect();
+    format!(
+        "The `{test}` test does not apply to this pull request ({why}). The tests that do: {}. \
+         Run one with `{prefix} test <name>`, or all with `{prefix} test`.",
+        names.join(", ")
     )
 }
 

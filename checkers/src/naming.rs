@@ -96,15 +96,17 @@ pub fn check_name(prefix: &str, subject: &str, branch_label: &str, sha: &str) ->
     format!("{prefix} - {subject} - {branch_label} [{}]", short_sha(sha))
 }
 
-/// The uid that makes Pagure update a flag in place instead of adding one: a SHA-256 of the
-/// check name, branch and short sha, as hex cut to Pagure's 32 characters.
+/// The uid that makes Pagure update a flag in place instead of adding one: the SHA-256 of the
+/// check name, as lowercase hex cut to Pagure's 32 characters.
 ///
-/// Packit Service cuts a SHA-256 of its flag name to 32 hex characters the same way
-/// (`StatusReporterPagure.set_status` in `packit_service/worker/reporting/reporters/pagure.py`).
-/// The parts are joined with newlines, which none of them contains, so different parts never
-/// hash alike.
-pub fn flag_uid(check_name: &str, branch: &str, short_sha: &str) -> String {
-    let digest = Sha256::digest(format!("{check_name}\n{branch}\n{short_sha}").as_bytes());
+/// This is Packit Service's formula (`StatusReporterPagure.set_status` in
+/// `packit_service/worker/reporting/reporters/pagure.py` hashes the flag's full name), so with
+/// `check_name_prefix = "Packit"` this service computes the uids of the flags Packit left on
+/// open pull requests and updates them in place at the cutover. The check name already holds
+/// the subject, the branch label and the short sha, so the flags of different checks, branches
+/// and commits never share a uid.
+pub fn flag_uid(check_name: &str) -> String {
+    let digest = Sha256::digest(check_name.as_bytes());
     let mut uid = hex::encode(digest);
     uid.truncate(FLAG_UID_MAX_CHARS);
     uid

@@ -87,6 +87,9 @@ impl TestRepo {
 
 /// The `[fedora_ci]` section of the configuration, resolved: every rule reads it, none
 /// looks anything up.
+/// Packit's Fedora CI documentation, which packagers already know.
+pub const DEFAULT_DOCS_URL: &str = "https://packit.dev/fedora-ci";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     /// `prod` or `stg`; goes into the tmt context and picks test plan refs.
@@ -95,6 +98,8 @@ pub struct Policy {
     pub check_name_prefix: String,
     /// What a retrigger comment starts with, e.g. `/packit-ci`.
     pub comment_prefix: String,
+    /// The user documentation that help and syntax-error replies link.
+    pub docs_url: String,
     /// True: every project except `disabled_projects`; false: only `enabled_projects`.
     pub run_by_default: bool,
     /// Project URLs, used when `run_by_default` is false.
@@ -119,6 +124,7 @@ impl Policy {
             deployment: "prod".to_owned(),
             check_name_prefix: "Fedora CI".to_owned(),
             comment_prefix: "/packit-ci".to_owned(),
+            docs_url: DEFAULT_DOCS_URL.to_owned(),
             run_by_default: true,
             enabled_projects: Vec::new(),
             disabled_projects: Vec::new(),

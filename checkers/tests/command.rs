@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 
 use checkers::command::{
-    Command, Target, UsageError, parse_comment, refusal_reply, usage, usage_reply,
+    Command, Target, UsageError, inapplicable_test_reply, parse_comment, refusal_reply, usage,
+    usage_reply,
 };
 use checkers::policy::TestName;
 
@@ -18,7 +19,8 @@ fn comments_not_addressed_to_us_are_none() {
         "/packit-citest",
         "please run /packit-ci test",
         "`/packit-ci test`",
-        "LGTM\n/packit-ci test",
+        "> /packit-ci test",
+        "LGTM, but\n> /packit-ci scratch-build\nwas not needed",
         "/PACKIT-CI test",
     ];
     for comment in table {
@@ -40,6 +42,16 @@ fn commands_parse() {
         ("/packit-ci test", test(None, None)),
         ("  /packit-ci   test  ", test(None, None)),
         ("\n\n/packit-ci test\nthanks!", test(None, None)),
+        // Anywhere in the comment, as Packit Service reads it: the first line with a command.
+        ("LGTM\n/packit-ci test", test(None, None)),
+        (
+            "The build failed on s390x.\n\n  /packit-ci scratch-build  \n/packit-ci test rpmlint",
+            Command::ScratchBuild { target: None },
+        ),
+        (
+            "/packit-ci\nsorry, I meant\n/packit-ci test rpmlint",
+            test(Some(TestName::Rpmlint), None),
+        ),
         (
             "/packit-ci\ttest\trpmlint",
             test(Some(TestName::Rpmlint), None),
@@ -112,6 +124,10 @@ fn malformed_commands_say_what_is_wrong() {
         ),
         (
             "/packit-ci   \nhelp",
+            "`/packit-ci` needs a command: `test`, `scratch-build` or `help`",
+        ),
+        (
+            "LGTM\n/packit-ci\n",
             "`/packit-ci` needs a command: `test`, `scratch-build` or `help`",
         ),
         (
@@ -242,9 +258,11 @@ fn targets_round_trip() {
     assert_eq!(Target::parse("main"), None);
 }
 
+const DOCS: &str = "https://packit.dev/fedora-ci";
+
 #[test]
 fn usage_lists_the_commands_and_tests() {
-    let text = usage("/packit-ci");
+    let text = usage("/packit-ci", DOCS, None);
     for expected in [
         "`/packit-ci test`",
         "`/packit-ci test <name>`",
@@ -252,6 +270,7 @@ fn usage_lists_the_commands_and_tests() {
         "`/packit-ci help`",
         "`--target eln`",
         "FAS group `packager`",
+        "Documentation: https://packit.dev/fedora-ci",
     ] {
         assert!(text.contains(expected), "{expected} in {text}");
     }
@@ -262,33 +281,72 @@ fn usage_lists_the_commands_and_tests() {
         text,
         "Fedora CI understands these commands in a pull request comment:\n\
          \n\
-         - `/packit-ci test` runs all tests again on the latest scratch build of the pull request\n\
+         - `/packit-ci test` runs all tests again on the latest successful scratch build of the \
+         pull request\n\
          - `/packit-ci test <name>` runs one test again; the tests are `installability`, \
-         `rpminspect`, `rpmlint`, `rmdepcheck`, `license-validate`, `custom`\n\
+         `rpminspect`, `rpmlint`, `rmdepcheck`, `license-validate`, `custom` (those that apply \
+         to the project)\n\
          - `/packit-ci scratch-build` builds the pull request again in Koji, then runs the tests\n\
          - `/packit-ci help` shows this message\n\
          \n\
-         Add `--target eln` to `test` or `scratch-build` to act on the ELN build of a rawhide \
-         pull request instead of the rawhide one (`--target rawhide`, the default).\n\
+         Without `--target`, `test` and `scratch-build` act on every build of the pull request: \
+         the one for its branch and, for a rawhide pull request of an ELN package, the ELN one. \
+         `--target rawhide` or `--target eln` picks one.\n\
          \n\
-         The command must be the first line of the comment. Only members of the FAS group \
-         `packager` can retrigger Fedora CI.\n"
+         The command is the first line of the comment that starts with `/packit-ci`. Only \
+         members of the FAS group `packager` can retrigger Fedora CI.\n\
+         \n\
+         Documentation: https://packit.dev/fedora-ci\n"
     );
-    assert!(usage("/packit-ci-stg").contains("`/packit-ci-stg scratch-build`"));
+    assert!(usage("/packit-ci-stg", DOCS, None).contains("`/packit-ci-stg scratch-build`"));
+    let disabled = usage(
+        "/packit-ci",
+        DOCS,
+        Some("the project is not in fedora_ci.enabled_projects"),
+    );
+    assert!(disabled.contains(
+        "\nFedora CI does not run on this project: the project is not in \
+         fedora_ci.enabled_projects.\n"
+    ));
 }
 
 #[test]
-fn usage_replies_start_with_the_error() {
+fn usage_replies_start_with_the_error_and_link_the_docs() {
     let Some(Err(error)) = parse_comment(PREFIX, "/packit-ci test tmt") else {
         panic!("a usage error");
     };
-    let reply = usage_reply(PREFIX, &error);
+    let reply = usage_reply(PREFIX, DOCS, &error);
     assert!(
         reply.starts_with(
-            "Fedora CI could not read this command: unknown test `tmt`; the tests are "
-        )
+            "There is a syntax error in this command: unknown test `tmt`; the tests are "
+        ),
+        "{reply}"
     );
-    assert!(reply.ends_with(&usage(PREFIX)));
+    assert!(reply.contains(
+        "See the [Fedora CI documentation](https://packit.dev/fedora-ci) or use \
+         `/packit-ci help`."
+    ));
+    assert!(reply.ends_with(&usage(PREFIX, DOCS, None)));
+}
+
+#[test]
+fn inapplicable_tests_get_the_list_of_those_that_apply() {
+    assert_eq!(
+        inapplicable_test_reply(
+            PREFIX,
+            TestName::Custom,
+            "no .fmf/version at beaf90b",
+            &[TestName::Installability, TestName::Rpmlint],
+        ),
+        "The `custom` test does not apply to this pull request (no .fmf/version at beaf90b). \
+         The tests that do: `installability`, `rpmlint`. Run one with `/packit-ci test <name>`, \
+         or all with `/packit-ci test`."
+    );
+    assert_eq!(
+        inapplicable_test_reply(PREFIX, TestName::Rpmlint, "why", &[]),
+        "The `rpmlint` test does not apply to this pull request (why), and no other test does \
+         either."
+    );
 }
 
 #[test]

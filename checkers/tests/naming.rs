@@ -182,31 +182,47 @@ fn check_names_follow_the_reference_example() {
 }
 
 #[test]
-fn flag_uids_are_stable_short_hex() {
-    let name = "Fedora CI - installability - rawhide [beaf90b]";
-    let uid = flag_uid(name, "rawhide", "beaf90b");
-    assert_eq!(uid.len(), 32);
+fn flag_uids_are_packits() {
+    // Expected values from Python, as Packit Service computes them:
+    // hashlib.sha256(name.encode()).hexdigest()[:32]
+    let packit = [
+        (
+            "Packit - installability - rawhide [beaf90b]",
+            "d6180f0168d35be241dd9502ccebf427",
+        ),
+        (
+            "Packit - scratch build - eln [beaf90b]",
+            "462a0fde35cfc74062ff5c45fa2f85a1",
+        ),
+    ];
+    for (name, uid) in packit {
+        assert_eq!(flag_uid(name), uid, "{name}");
+    }
+    // The name is built the way Packit builds it, so the prefix alone decides whose flags
+    // this service takes over.
+    assert_eq!(
+        check_name("Packit", "installability", "rawhide", "beaf90b3c1e0"),
+        packit[0].0
+    );
+    assert_eq!(
+        check_name("Packit", SCRATCH_BUILD_SUBJECT, "eln", "beaf90b3c1e0"),
+        packit[1].0
+    );
+
+    let ours = flag_uid("Fedora CI - installability - rawhide [beaf90b]");
+    assert_eq!(ours.len(), 32);
     assert!(
-        uid.bytes()
+        ours.bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     );
-    // Pinned: a changed uid would leave every open pull request with a second flag.
-    assert_eq!(uid, flag_uid(name, "rawhide", "beaf90b"));
-    assert_eq!(uid, "a63d773c09e4926150b804507acda29c");
-
     let others = [
-        flag_uid(name, "eln", "beaf90b"),
-        flag_uid(name, "rawhide", "beaf90c"),
-        flag_uid(
-            "Fedora CI - rpmlint - rawhide [beaf90b]",
-            "rawhide",
-            "beaf90b",
-        ),
-        flag_uid(&format!("{name}\nrawhide"), "beaf90b", ""),
+        flag_uid("Fedora CI - installability - eln [beaf90b]"),
+        flag_uid("Fedora CI - installability - rawhide [beaf90c]"),
+        flag_uid("Fedora CI - rpmlint - rawhide [beaf90b]"),
+        packit[0].1.to_owned(),
     ];
     for other in others {
-        assert_ne!(other, uid);
-        assert_eq!(other.len(), 32);
+        assert_ne!(other, ours);
     }
 }
 

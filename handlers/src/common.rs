@@ -416,7 +416,7 @@ pub(crate) fn flag_names(
         branch_label,
         commit_sha,
     );
-    let uid = naming::flag_uid(&check_name, branch_label, naming::short_sha(commit_sha));
+    let uid = naming::flag_uid(&check_name);
     (check_name, uid)
 }
 

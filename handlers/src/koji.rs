@@ -169,6 +169,7 @@ pub(crate) async fn task(
             commit_sha: commit_sha.to_string(),
             state: pipeline_state.to_string(),
             superseded_by: build.superseded_by.clone(),
+            round: build.pipeline_round.unwrap_or(1),
         };
         crate::testing_farm::start_tests(
             conn,

@@ -62,26 +62,41 @@ pub(crate) async fn handle(
         );
         return Ok(());
     }
+    if row.status != "open" {
+        d.skipped(
+            HANDLER,
+            subject,
+            format!("the pull request is {}: nothing runs for it", row.status),
+        );
+        return Ok(());
+    }
     if let Err(skip) = rules::project_enabled(&ctx.policy, &project.url) {
         d.skipped(HANDLER, subject, skip.to_string());
         return Ok(());
     }
-    let Some((pipeline, created)) = pipeline else {
+    let Some((mut pipeline, created)) = pipeline else {
         d.failed(HANDLER, "the pipeline of the head was not recorded");
         return Ok(());
     };
     if pipeline.state != "active" {
-        d.skipped_in(
-            HANDLER,
-            subject,
-            format!(
-                "the pipeline of {} has ended ({})",
-                pr.head.short(),
-                pipeline.state
-            ),
-            pipeline.id,
-        );
-        return Ok(());
+        // A pipeline ends when a newer head supersedes it or the pull request closes. The
+        // head coming back to its commit (a force push back to it), or the pull request
+        // being reopened, makes it run again; anything else about an ended pipeline is old
+        // news.
+        let why = match (pipeline.state.as_str(), action) {
+            ("superseded", _) => format!("the head returned to {}", pr.head.short()),
+            ("closed", PrAction::Reopened) => "the pull request was reopened".to_owned(),
+            (state, _) => {
+                d.skipped_in(
+                    HANDLER,
+                    subject,
+                    format!("the pipeline of {} has ended ({state})", pr.head.short()),
+                    pipeline.id,
+                );
+                return Ok(());
+            }
+        };
+        restart(conn, d, HANDLER, &mut pipeline, subject.clone(), &why).await?;
     }
     let ended = end_pipelines(
         conn,
@@ -119,13 +134,14 @@ pub(crate) async fn handle(
     };
     let pr_ref = PrRef {
         pull_request_id: row.id,
-        target_branch: &row.target_branch,
+        target_branch: ci_branch(&project, &row.target_branch),
         project: &project,
         source: &source,
     };
+    let trigger = round_trigger(&pipeline);
     if project.namespace == "tests" {
         // Test repositories have nothing to build: their own plans run at once.
-        crate::testing_farm::start_tests(conn, ctx, d, &pr_ref, &pipeline, None, "initial", None)
+        crate::testing_farm::start_tests(conn, ctx, d, &pr_ref, &pipeline, None, &trigger, None)
             .await?;
         return Ok(());
     }
@@ -147,16 +163,7 @@ pub(crate) async fn handle(
         };
         common::prefetch_fact(conn, d, &fact).await?;
     }
-    request_build(
-        conn,
-        ctx,
-        d,
-        &pr_ref,
-        &pipeline,
-        Variant::Default,
-        "initial",
-    )
-    .await?;
+    request_build(conn, ctx, d, &pr_ref, &pipeline, Variant::Default, &trigger).await?;
     // The branch look-up matters only for ELN packages: ask the rule first.
     let eln = match rules::eln_build_needed(&ctx.policy, &project, &row.target_branch, None) {
         Check::Unknown(fact) => {
@@ -167,7 +174,7 @@ pub(crate) async fn handle(
     };
     match eln {
         Check::Pass => {
-            request_build(conn, ctx, d, &pr_ref, &pipeline, Variant::Eln, "initial").await?;
+            request_build(conn, ctx, d, &pr_ref, &pipeline, Variant::Eln, &trigger).await?;
         }
         Check::Skip(skip) => {
             d.skipped_in(
@@ -190,6 +197,58 @@ pub(crate) async fn handle(
             .await?;
         }
     }
+    Ok(())
+}
+
+/// The branch a pull request's CI runs for: its target branch, except in `tests/`, whose
+/// plans always run on rawhide whatever branch the pull request is for, as in Packit Service
+/// (`FEDORA_CI_TESTS_NS_BRANCH` in `packit_service/constants.py`). A test repository's branches
+/// are not releases, so its target branch says nothing about where to test.
+pub(crate) fn ci_branch<'a>(project: &ProjectRef, target_branch: &'a str) -> &'a str {
+    if project.namespace == "tests" {
+        "rawhide"
+    } else {
+        target_branch
+    }
+}
+
+/// What asked for a pipeline's own builds and tests: `initial` in its first round, `round-N`
+/// when it runs again, so a new round decides new work and deciding the same event twice
+/// within a round finds what it made.
+pub(crate) fn round_trigger(pipeline: &PipelineRow) -> String {
+    if pipeline.round <= 1 {
+        "initial".to_owned()
+    } else {
+        format!("round-{}", pipeline.round)
+    }
+}
+
+/// Make an ended pipeline active again in a new round, and say why. Deciding the same event
+/// twice starts one round: the second time the pipeline is already active.
+pub(crate) async fn restart(
+    conn: &mut PgConnection,
+    d: &mut Decisions,
+    handler: &'static str,
+    pipeline: &mut PipelineRow,
+    subject: Option<String>,
+    why: &str,
+) -> Result<(), sqlx::Error> {
+    let Some(round) = flows::restart_pipeline(&mut *conn, pipeline.id).await? else {
+        return Ok(());
+    };
+    pipeline.state = "active".to_owned();
+    pipeline.superseded_by = None;
+    pipeline.round = round;
+    d.acted(
+        handler,
+        subject,
+        format!(
+            "pipeline {} for {} runs again (round {round}): {why}",
+            pipeline.id,
+            naming::short_sha(&pipeline.commit_sha)
+        ),
+        Some(pipeline.id),
+    );
     Ok(())
 }
 

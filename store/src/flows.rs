@@ -100,13 +100,14 @@ pub async fn upsert_pull_request(
             SELECT project_id, id, head_sha, $16, $17 FROM pr
             WHERE $16::text IS NOT NULL AND head_sha = $12
             ON CONFLICT (pull_request_id, commit_sha) DO UPDATE SET updated_at = pipelines.updated_at
-            RETURNING id, state, superseded_by, (xmax = 0) AS created
+            RETURNING id, state, superseded_by, round, (xmax = 0) AS created
         )
         SELECT pr.id AS "id!", pr.project_id AS "project_id!", pr.head_sha AS "head_sha!",
                pr.status AS "status!", pr.target_branch AS "target_branch!",
                pr.source_url AS "source_url!",
                pipeline.id AS "pipeline_id?", pipeline.state AS "pipeline_state?",
-               pipeline.superseded_by AS "superseded_by?", pipeline.created AS "created?"
+               pipeline.superseded_by AS "superseded_by?", pipeline.round AS "round?",
+               pipeline.created AS "created?"
         FROM pr LEFT JOIN pipeline ON true
         "#,
         pr.project_url,
@@ -138,6 +139,7 @@ pub async fn upsert_pull_request(
                 commit_sha: row.head_sha.clone(),
                 state,
                 superseded_by: row.superseded_by,
+                round: row.round.unwrap_or(1),
             },
             row.created.unwrap_or(false),
         )),
@@ -229,6 +231,8 @@ pub struct PipelineRow {
     pub commit_sha: String,
     pub state: String,
     pub superseded_by: Option<String>,
+    /// How many times the pipeline has run: 1, then one more each time it runs again.
+    pub round: i32,
 }
 
 /// The pipeline of a pull request's commit, created if new. The bool says
@@ -246,7 +250,7 @@ pub async fn get_or_create_pipeline(
         INSERT INTO pipelines (project_id, pull_request_id, commit_sha, trigger, event_id)
         VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (pull_request_id, commit_sha) DO UPDATE SET updated_at = pipelines.updated_at
-        RETURNING id, project_id, pull_request_id, commit_sha, state, superseded_by,
+        RETURNING id, project_id, pull_request_id, commit_sha, state, superseded_by, round,
                   (xmax = 0) AS "created!"
         "#,
         project_id,
@@ -265,6 +269,7 @@ pub async fn get_or_create_pipeline(
             commit_sha: row.commit_sha,
             state: row.state,
             superseded_by: row.superseded_by,
+            round: row.round,
         },
         row.created,
     ))
@@ -277,7 +282,7 @@ pub async fn get_pipeline(
     sqlx::query_as!(
         PipelineRow,
         r#"
-        SELECT id, project_id, pull_request_id, commit_sha, state, superseded_by
+        SELECT id, project_id, pull_request_id, commit_sha, state, superseded_by, round
         FROM pipelines WHERE id = $1
         "#,
         id,
@@ -860,6 +865,49 @@ pub async fn latest_koji_build(
     .await
 }
 
+/// The newest build of a pipeline for a variant that Koji finished successfully (`CLOSED`):
+/// what tests asked for by a comment run against, as in Packit Service, even when a newer
+/// build of the same commit failed or still runs.
+pub async fn last_successful_build(
+    executor: impl PgExecutor<'_>,
+    pipeline_id: i64,
+    variant: &str,
+) -> Result<Option<KojiBuildRow>, sqlx::Error> {
+    sqlx::query_as!(
+        KojiBuildRow,
+        r#"
+        SELECT id, pipeline_id, task_id, target, branch, variant, source_url, commit_sha,
+               status, koji_state, superseded, web_url
+        FROM koji_builds WHERE pipeline_id = $1 AND variant = $2 AND koji_state = 'CLOSED'
+        ORDER BY id DESC LIMIT 1
+        "#,
+        pipeline_id,
+        variant,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Make an ended pipeline run again, in a new round: the pull request was reopened, its head
+/// returned to this commit, or a packager asked for work on it. The new round, `None` when the
+/// pipeline was already active (so deciding the same event twice starts one round).
+pub async fn restart_pipeline(
+    executor: impl PgExecutor<'_>,
+    pipeline_id: i64,
+) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        UPDATE pipelines SET state = 'active', superseded_by = NULL, round = round + 1,
+            updated_at = now()
+        WHERE id = $1 AND state <> 'active'
+        RETURNING round
+        "#,
+        pipeline_id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
 /// A build by id, locked for the transaction.
 pub async fn koji_build(
     executor: impl PgExecutor<'_>,
@@ -1313,6 +1361,7 @@ pub struct TaskBuild {
     pub superseded: bool,
     pub pipeline_id: Option<i64>,
     pub pipeline_state: Option<String>,
+    pub pipeline_round: Option<i32>,
     pub superseded_by: Option<String>,
     pub commit_sha: Option<String>,
     pub project_id: Option<i64>,
@@ -1330,8 +1379,8 @@ pub async fn task_build(
         TaskBuild,
         r#"
         SELECT b.id, b.variant, b.koji_state, b.superseded, b.pipeline_id,
-               pl.state AS "pipeline_state?", pl.superseded_by, pl.commit_sha AS "commit_sha?",
-               pl.project_id AS "project_id?",
+               pl.state AS "pipeline_state?", pl.round AS "pipeline_round?", pl.superseded_by,
+               pl.commit_sha AS "commit_sha?", pl.project_id AS "project_id?",
                pr.id AS "pull_request_id?", pr.target_branch AS "target_branch?",
                pr.source_url AS "source_url?", p.url AS "project_url?"
         FROM koji_builds b

@@ -295,6 +295,8 @@ pub struct FedoraCi {
     pub deployment: String,
     pub check_name_prefix: String,
     pub comment_prefix: String,
+    /// The user documentation linked from help and syntax-error replies.
+    pub docs_url: String,
     pub run_by_default: bool,
     pub enabled_projects: Vec<String>,
     pub disabled_projects: Vec<String>,
@@ -480,6 +482,7 @@ cache_seconds = 3600
 deployment = "prod"
 check_name_prefix = "Fedora CI"
 comment_prefix = "/packit-ci"
+docs_url = "https://packit.dev/fedora-ci"
 run_by_default = true
 enabled_projects = []
 disabled_projects = []
@@ -789,6 +792,11 @@ impl Settings {
                 check_url(key, project, &["http", "https"])?;
             }
         }
+        check_url(
+            "fedora_ci.docs_url",
+            &self.fedora_ci.docs_url,
+            &["http", "https"],
+        )?;
         if let Some(url) = &self.fedora_ci.eln_packages_url {
             check_url("fedora_ci.eln_packages_url", url, &["http", "https"])?;
         }
@@ -892,6 +900,7 @@ impl Settings {
             deployment: ci.deployment.clone(),
             check_name_prefix: ci.check_name_prefix.clone(),
             comment_prefix: ci.comment_prefix.clone(),
+            docs_url: ci.docs_url.clone(),
             run_by_default: ci.run_by_default,
             enabled_projects: ci.enabled_projects.clone(),
             disabled_projects: ci.disabled_projects.clone(),

@@ -172,3 +172,91 @@ pub fn context() -> Context {
     policy.eln_packages.insert("optee_os".into());
     Context::local(policy)
 }
+
+/// The real PR-opened message, as an update to `sha` at `updated`.
+pub fn pr_message(topic: &str, sha: &str, updated: i64) -> Value {
+    let mut message = self::message("pagure.pull-request.new-fork.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    message["topic"] = json!(format!(
+        "org.fedoraproject.prod.pagure.pull-request.{topic}"
+    ));
+    let pr = &mut message["body"]["pullrequest"];
+    pr["commit_stop"] = json!(sha);
+    pr["last_updated"] = json!(updated.to_string());
+    message
+}
+
+/// The real Koji task message, for one of our tasks.
+pub fn koji_message(task_id: i64, old: &str, new: &str) -> Value {
+    let mut message = self::message("buildsys.task.state.change-closed-scratch.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    message["body"]["id"] = json!(task_id);
+    message["body"]["info"]["id"] = json!(task_id);
+    message["body"]["old"] = json!(old);
+    message["body"]["new"] = json!(new);
+    message
+}
+
+/// The real comment message, as a new comment on the same pull request.
+pub fn comment_message(comment_id: i64, user: &str, text: &str, head: &str) -> Value {
+    let mut message = self::message("pagure.pull-request.comment.added.json");
+    let opened = self::message("pagure.pull-request.new-fork.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let mut pr = opened["body"]["pullrequest"].clone();
+    let mut comment = message["body"]["pullrequest"]["comments"][0].clone();
+    comment["id"] = json!(comment_id);
+    comment["comment"] = json!(text);
+    comment["user"]["name"] = json!(user);
+    pr["comments"] = json!([comment]);
+    pr["commit_stop"] = json!(head);
+    message["body"]["pullrequest"] = pr;
+    message["body"]["agent"] = json!(user);
+    message
+}
+
+pub async fn decide(pool: &PgPool, ctx: &Context, message: &Value) -> i64 {
+    let event = record(pool, message).await;
+    decide_all(pool, ctx).await;
+    event
+}
+
+pub async fn fact(pool: &PgPool, ctx: &Context, fact: &checkers::rules::Fact, value: bool) {
+    record_internal(
+        pool,
+        events::typed::TOPIC_FACT,
+        json!({"key": fact.key(), "value": value}),
+    )
+    .await;
+    decide_all(pool, ctx).await;
+}
+
+/// Kinds of the jobs of an event, in alphabetical order.
+pub async fn kinds(pool: &PgPool, event: i64) -> Vec<String> {
+    jobs_of_event(pool, event)
+        .await
+        .into_iter()
+        .map(|j| j["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// What the submit job records once Koji accepted the build.
+pub async fn koji_accepted(pool: &PgPool, build_id: i64, task_id: i64) {
+    sqlx::query("UPDATE koji_builds SET task_id = $2, submitted_at = now() WHERE id = $1")
+        .bind(build_id)
+        .bind(task_id)
+        .execute(pool)
+        .await
+        .expect("task id");
+    sqlx::query("UPDATE jobs SET state = 'done' WHERE dedup_key = $1")
+        .bind(format!("submit-scratch-build:{build_id}"))
+        .execute(pool)
+        .await
+        .expect("job done");
+}
+
+pub async fn flags(pool: &PgPool) -> Vec<(String, String, String)> {
+    sqlx::query_as("SELECT check_name, status, comment FROM flags ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .expect("flags")
+}
