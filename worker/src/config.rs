@@ -1472,6 +1472,7 @@ mod tests {
             ("FEDORA_CI__API__MAX_CONNECTIONS", "0"),
             ("FEDORA_CI__API__HEADER_TIMEOUT_SECONDS", "0"),
             ("FEDORA_CI__API__MAX_BODY_BYTES", "0"),
+            ("FEDORA_CI__FEDORA_CI__DOCS_URL", "packit.dev/fedora-ci"),
         ];
         for (var, value) in cases {
             let key = var
@@ -1485,6 +1486,47 @@ mod tests {
             );
             assert!(!message.contains('\n'), "one line: {message:?}");
         }
+    }
+
+    #[test]
+    fn the_cutover_keys_reach_the_flows_from_a_file_and_the_environment() {
+        let defaults = load_with_env(None, env(&[]))
+            .expect("defaults load")
+            .handler_context();
+        assert_eq!(defaults.policy.check_name_prefix, "Fedora CI");
+        assert_eq!(defaults.policy.docs_url, "https://packit.dev/fedora-ci");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write(
+            &dir,
+            "c.toml",
+            "[fedora_ci]\ncheck_name_prefix = \"Packit\"\ncomment_prefix = \"/packit-ci-stg\"\n\
+             docs_url = \"https://docs.example.org/ci\"\n",
+        );
+        let from_file = load_with_env(Some(&file), env(&[]))
+            .expect("loads")
+            .handler_context();
+        assert_eq!(from_file.policy.check_name_prefix, "Packit");
+        assert_eq!(from_file.policy.comment_prefix, "/packit-ci-stg");
+        assert_eq!(from_file.policy.docs_url, "https://docs.example.org/ci");
+
+        let from_env = load_with_env(
+            Some(&file),
+            env(&[
+                ("FEDORA_CI__FEDORA_CI__CHECK_NAME_PREFIX", "Packit-stg"),
+                (
+                    "FEDORA_CI__FEDORA_CI__DOCS_URL",
+                    "https://packit.dev/fedora-ci/retriggering",
+                ),
+            ]),
+        )
+        .expect("loads")
+        .handler_context();
+        assert_eq!(from_env.policy.check_name_prefix, "Packit-stg");
+        assert_eq!(
+            from_env.policy.docs_url,
+            "https://packit.dev/fedora-ci/retriggering"
+        );
     }
 
     #[test]
