@@ -220,10 +220,12 @@ pub(crate) async fn handle(
             let mut missing = Vec::new();
             for variant in variants {
                 let built =
-                    flows::last_successful_build(&mut *conn, pipeline.id, variant.as_str()).await?;
+                    flows::latest_koji_build(&mut *conn, pipeline.id, variant.as_str(), true)
+                        .await?;
                 let Some(build) = built else {
                     let latest =
-                        flows::latest_koji_build(&mut *conn, pipeline.id, variant.as_str()).await?;
+                        flows::latest_koji_build(&mut *conn, pipeline.id, variant.as_str(), false)
+                            .await?;
                     missing.push(no_build_text(variant, &pr_ref, latest.as_ref()));
                     continue;
                 };

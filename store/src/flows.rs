@@ -844,45 +844,27 @@ pub async fn pull_request_of_pipeline(
     .await
 }
 
-/// The newest build of a pipeline for a variant, any status.
+/// The newest build of a pipeline for a variant, any status; with `successful`, the newest
+/// that Koji finished successfully (`CLOSED`): what tests asked for by a comment run against,
+/// as in Packit Service, even when a newer build of the same commit failed or still runs.
 pub async fn latest_koji_build(
     executor: impl PgExecutor<'_>,
     pipeline_id: i64,
     variant: &str,
+    successful: bool,
 ) -> Result<Option<KojiBuildRow>, sqlx::Error> {
     sqlx::query_as!(
         KojiBuildRow,
         r#"
         SELECT id, pipeline_id, task_id, target, branch, variant, source_url, commit_sha,
                status, koji_state, superseded, web_url
-        FROM koji_builds WHERE pipeline_id = $1 AND variant = $2
+        FROM koji_builds
+        WHERE pipeline_id = $1 AND variant = $2 AND (NOT $3 OR koji_state = 'CLOSED')
         ORDER BY id DESC LIMIT 1
         "#,
         pipeline_id,
         variant,
-    )
-    .fetch_optional(executor)
-    .await
-}
-
-/// The newest build of a pipeline for a variant that Koji finished successfully (`CLOSED`):
-/// what tests asked for by a comment run against, as in Packit Service, even when a newer
-/// build of the same commit failed or still runs.
-pub async fn last_successful_build(
-    executor: impl PgExecutor<'_>,
-    pipeline_id: i64,
-    variant: &str,
-) -> Result<Option<KojiBuildRow>, sqlx::Error> {
-    sqlx::query_as!(
-        KojiBuildRow,
-        r#"
-        SELECT id, pipeline_id, task_id, target, branch, variant, source_url, commit_sha,
-               status, koji_state, superseded, web_url
-        FROM koji_builds WHERE pipeline_id = $1 AND variant = $2 AND koji_state = 'CLOSED'
-        ORDER BY id DESC LIMIT 1
-        "#,
-        pipeline_id,
-        variant,
+        successful,
     )
     .fetch_optional(executor)
     .await
