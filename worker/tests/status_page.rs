@@ -4,8 +4,8 @@
 //! Farm, one test refused so that its job dies, dist-git failing so that its
 //! breaker opens), Debian's headless Chromium loads the page, and the test
 //! reads the DOM Chromium built and takes a screenshot. Then it follows the
-//! status page's link to the pull request's pipeline page, and its links to
-//! the pages of the build and a test run. The pull request's
+//! status page's link to the pull request's pipeline page, and the flags'
+//! links to the pages of the build and the test runs. The pull request's
 //! title and a test's summary carry markup, which every page must show as
 //! text. The pages' error answers (unknown id, bad id, no database) are
 //! checked over plain HTTP.
@@ -275,8 +275,8 @@ fn assert_flags(html: &str, flags: &[&FlagRow]) {
 }
 
 /// The pull request's pipeline page, reached by the status page's link;
-/// its build's page, reached by the pipeline page's link; and the failed
-/// test's page. Each against what was recorded.
+/// its build's page, reached by the pipeline page's link; the failed test's
+/// page; and a page a pending flag links to. Each against what was recorded.
 async fn check_pages(
     stack: &Stack,
     pool: &sqlx::PgPool,
@@ -505,6 +505,21 @@ async fn check_pages(
         .filter(|f| f.test_run_id == Some(run))
         .collect();
     assert_flags(section(&page, "flags"), &run_flags);
+
+    // A flag with no page outside (a test Testing Farm has not started, or
+    // the one it refused) links our page of its run.
+    let ours = flags
+        .iter()
+        .find(|f| f.url.starts_with(&format!("{api}/testing-farm/")))
+        .unwrap_or_else(|| panic!("a flag links our page: {flags:#?}"));
+    let run = ours.test_run_id.expect("a test's flag");
+    assert_eq!(ours.url, format!("{api}/testing-farm/{run}"));
+    let page = load(chromium, profiles, "flagged-test", &ours.url).await;
+    assert!(
+        page.contains(&format!("<title>Fedora CI: test run {run}: ")),
+        "{page}"
+    );
+    assert_flags(section(&page, "flags"), &[ours]);
 }
 
 /// Status, content type and body of a page.
