@@ -20,8 +20,11 @@ pub struct Context {
     pub gating: checkers::gating::GatingPolicy,
     /// The public dist-git base that project URLs must start with.
     pub distgit_url: String,
-    /// Our own public base URL, for links in flags.
+    /// Our own public base URL, for links in flags to our pages.
     pub public_url: String,
+    /// A Packit-style dashboard that reads our API: when set, flags link its
+    /// job pages instead of ours.
+    pub dashboard_url: Option<String>,
     /// Koji's web UI, for task links.
     pub koji_web_url: String,
     /// Koji's file tree (`topurl`), for build log links.
@@ -40,6 +43,7 @@ impl Context {
             gating: checkers::gating::GatingPolicy::local_default(),
             distgit_url: "https://src.fedoraproject.org".into(),
             public_url: "http://127.0.0.1:8080".into(),
+            dashboard_url: None,
             koji_web_url: "https://koji.fedoraproject.org/koji".into(),
             koji_top_url: "https://kojipkgs.fedoraproject.org".into(),
             membership_ttl: chrono::Duration::hours(1),
@@ -63,18 +67,37 @@ impl Context {
         )
     }
 
+    /// The page a flag links for a Koji build while there is no Koji task
+    /// to link: the dashboard's job page, as Packit links it
+    /// (`<dashboard_url>/jobs/koji/<id>`), else our own page of the build.
+    /// The id comes last, so that an empty one gives the prefix of all.
     pub fn build_page(&self, build_id: impl std::fmt::Display) -> String {
-        format!(
-            "{}/api/koji-builds/{build_id}",
-            self.public_url.trim_end_matches('/')
-        )
+        match &self.dashboard_url {
+            Some(dashboard) => {
+                format!("{}/jobs/koji/{build_id}", dashboard.trim_end_matches('/'))
+            }
+            None => format!(
+                "{}/koji-builds/{build_id}",
+                self.public_url.trim_end_matches('/')
+            ),
+        }
     }
 
+    /// The page a flag links for a Testing Farm run while Testing Farm has
+    /// no artifacts to link: the dashboard's job page, as Packit links it
+    /// (`<dashboard_url>/jobs/testing-farm/<id>`), else our own page of the
+    /// run.
     pub fn test_page(&self, run_id: impl std::fmt::Display) -> String {
-        format!(
-            "{}/api/testing-farm/{run_id}",
-            self.public_url.trim_end_matches('/')
-        )
+        match &self.dashboard_url {
+            Some(dashboard) => format!(
+                "{}/jobs/testing-farm/{run_id}",
+                dashboard.trim_end_matches('/')
+            ),
+            None => format!(
+                "{}/testing-farm/{run_id}",
+                self.public_url.trim_end_matches('/')
+            ),
+        }
     }
 
     pub fn webhook_url(&self) -> String {

@@ -10,6 +10,7 @@ pub mod flows;
 pub mod gating;
 pub mod jobs;
 pub mod outbox;
+pub mod pages;
 pub mod periodic;
 pub mod status;
 

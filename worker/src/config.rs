@@ -304,6 +304,9 @@ pub struct FedoraCi {
     pub disabled_projects_for_eln: Vec<String>,
     pub eln_packages: Vec<String>,
     pub eln_packages_url: Option<String>,
+    /// A Packit-style dashboard that reads our API; flags then link its job
+    /// pages (`<dashboard_url>/jobs/koji/<id>`) instead of ours.
+    pub dashboard_url: Option<String>,
     pub tests: BTreeMap<String, TestRepo>,
 }
 
@@ -800,6 +803,9 @@ impl Settings {
         if let Some(url) = &self.fedora_ci.eln_packages_url {
             check_url("fedora_ci.eln_packages_url", url, &["http", "https"])?;
         }
+        if let Some(url) = &self.fedora_ci.dashboard_url {
+            check_url("fedora_ci.dashboard_url", url, &["http", "https"])?;
+        }
         self.gating.validate()?;
         if let Some(dsn) = &self.sentry.dsn {
             if dsn.expose_secret().trim().is_empty() {
@@ -919,6 +925,7 @@ impl Settings {
             gating: self.gating.policy(&self.api.public_url),
             distgit_url: self.distgit.url.clone(),
             public_url: self.api.public_url.clone(),
+            dashboard_url: self.fedora_ci.dashboard_url.clone(),
             koji_web_url: self.koji.web_url.clone(),
             koji_top_url: self.koji.top_url.clone(),
             membership_ttl: chrono::Duration::seconds(
@@ -1527,6 +1534,66 @@ mod tests {
             from_env.policy.docs_url,
             "https://packit.dev/fedora-ci/retriggering"
         );
+    }
+
+    #[test]
+    fn the_dashboard_url_comes_every_way_and_is_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let var = "FEDORA_CI__FEDORA_CI__DASHBOARD_URL";
+        // Unset: flags link the service's own pages.
+        let settings = load_with_env(None, env(&[])).expect("defaults load");
+        assert_eq!(settings.fedora_ci.dashboard_url, None);
+        let ctx = settings.handler_context();
+        assert_eq!(ctx.build_page(7), "http://127.0.0.1:8080/koji-builds/7");
+        assert_eq!(ctx.test_page(8), "http://127.0.0.1:8080/testing-farm/8");
+        // The file: Packit's job pages, a trailing slash ignored.
+        let file = write(
+            &dir,
+            "c.toml",
+            "[fedora_ci]\ndashboard_url = \"https://dashboard.example.org/\"\n",
+        );
+        let ctx = load_with_env(Some(&file), env(&[]))
+            .expect("loads")
+            .handler_context();
+        assert_eq!(
+            ctx.build_page(7),
+            "https://dashboard.example.org/jobs/koji/7"
+        );
+        assert_eq!(
+            ctx.test_page(8),
+            "https://dashboard.example.org/jobs/testing-farm/8"
+        );
+        // The environment, alone and over the file.
+        for file in [None, Some(file.as_path())] {
+            let ctx = load_with_env(file, env(&[(var, "http://dashboard.local:3000")]))
+                .expect("loads")
+                .handler_context();
+            assert_eq!(ctx.build_page(7), "http://dashboard.local:3000/jobs/koji/7");
+        }
+        // Anything but an http(s) URL is refused by name, whichever way it comes.
+        for bad in [
+            "",
+            "dashboard.example.org",
+            "ftp://dashboard.example.org",
+            "javascript:alert(1)",
+        ] {
+            let message = error(None, &[(var, bad)]);
+            assert!(
+                message.contains("fedora_ci.dashboard_url"),
+                "{var}={bad:?}: {message}"
+            );
+            let inline = write(
+                &dir,
+                "bad.toml",
+                &format!("[fedora_ci]\ndashboard_url = {bad:?}\n"),
+            );
+            let message = error(Some(&inline), &[]);
+            assert!(
+                message.contains("fedora_ci.dashboard_url"),
+                "dashboard_url = {bad:?}: {message}"
+            );
+            assert!(!message.contains('\n'), "one line: {message:?}");
+        }
     }
 
     #[test]

@@ -199,6 +199,7 @@ pub async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
             admin_token: api.admin_token.clone(),
             webhook_token: settings.testing_farm.webhook_token.clone(),
             koji_web_url: settings.koji.web_url.clone(),
+            testing_farm_api_url: settings.testing_farm.api_url.clone(),
             limits: crate::api::RequestLimits {
                 max_body_bytes: api.max_body_bytes,
                 body_timeout: Duration::from_secs(api.body_timeout_seconds),

@@ -26,6 +26,10 @@ fn a_broken_configuration_names_its_key() {
             "distgit.token_file",
         ),
         ("[database]\nmaxconn = 1\n", "maxconn"),
+        (
+            "[fedora_ci]\ndashboard_url = \"dashboard.example.org\"\n",
+            "fedora_ci.dashboard_url",
+        ),
     ] {
         let file = dir.path().join("broken.toml");
         std::fs::write(&file, text).expect("write");
@@ -40,6 +44,48 @@ fn a_broken_configuration_names_its_key() {
         assert_eq!(output.status.code(), Some(2), "{text}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
         assert!(stderr.contains(key), "{text}: {stderr:?} should name {key}");
+    }
+}
+
+/// `fedora_ci.dashboard_url` from the environment and from a file, as the
+/// effective configuration shows it.
+#[test]
+fn the_dashboard_url_comes_from_the_environment_or_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("dashboard.toml");
+    std::fs::write(
+        &file,
+        "[fedora_ci]\ndashboard_url = \"https://dashboard.example.org\"\n",
+    )
+    .expect("write");
+    let from_file = Command::new(BIN)
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .env_remove("FEDORA_CI_CONFIG")
+        .env_remove("FEDORA_CI__FEDORA_CI__DASHBOARD_URL")
+        .output()
+        .expect("run check-config");
+    let from_env = Command::new(BIN)
+        .arg("check-config")
+        .env_remove("FEDORA_CI_CONFIG")
+        .env(
+            "FEDORA_CI__FEDORA_CI__DASHBOARD_URL",
+            "https://dashboard.example.org",
+        )
+        .output()
+        .expect("run check-config");
+    for output in [from_file, from_env] {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("dashboard_url = \"https://dashboard.example.org\""),
+            "{stdout}"
+        );
     }
 }
 

@@ -3,7 +3,12 @@
 //! published; then a fork's pull request built on Koji, its tests on Testing
 //! Farm, one test refused so that its job dies, dist-git failing so that its
 //! breaker opens), Debian's headless Chromium loads the page, and the test
-//! reads the DOM Chromium built and takes a screenshot.
+//! reads the DOM Chromium built and takes a screenshot. Then it follows the
+//! status page's link to the pull request's pipeline page, and the flags'
+//! links to the pages of the build and the test runs. The pull request's
+//! title and a test's summary carry markup, which every page must show as
+//! text. The pages' error answers (unknown id, bad id, no database) are
+//! checked over plain HTTP.
 //!
 //! Needs `chromium` (Debian's package; `scripts/test` installs it). Without
 //! it the test fails, saying so. Set `FCI_STATUS_SCREENSHOT=/path/page.png`
@@ -19,7 +24,7 @@ use serde_json::{Value, json};
 use support::stack::{self, Stack};
 use support::wait_until;
 
-const TIMEOUT: Duration = Duration::from_secs(240);
+const TIMEOUT: Duration = Duration::from_secs(360);
 const HEAD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
 const FORK: &str = "fork/zbyszek/rpms/optee_os";
 const ALIAS: &str = "FEDORA-2021-53a7dfa185";
@@ -86,11 +91,18 @@ async fn run_chromium(program: &Path, profile: &Path, args: &[&str], url: &str) 
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The real PR-opened message from a fork.
+/// A pull request's title with markup in it: every page shows it as text.
+const HOSTILE_TITLE: &str = r#"Only build on aarch64 <script>alert("title")</script>"#;
+
+/// A Testing Farm summary with markup in it.
+const HOSTILE_SUMMARY: &str = "1 test failed <script>alert('tf')</script>";
+
+/// The real PR-opened message from a fork, with [`HOSTILE_TITLE`].
 fn opened() -> Value {
     let mut message = stack::message("pagure.pull-request.new-fork.json");
     message["id"] = json!(uuid::Uuid::new_v4().to_string());
     message["body"]["pullrequest"]["commit_stop"] = json!(HEAD);
+    message["body"]["pullrequest"]["title"] = json!(HOSTILE_TITLE);
     message
 }
 
@@ -174,6 +186,430 @@ fn row_of<'a>(rows: &'a [Vec<String>], first: &str, what: &str) -> &'a [String] 
     rows.iter()
         .find(|r| r[0] == first)
         .unwrap_or_else(|| panic!("no row {first:?} in {what}: {rows:#?}"))
+}
+
+/// The rows of a table of facts (`<tr><th>name</th><td>value</td></tr>`),
+/// as the texts of their header and value.
+fn facts(html: &str) -> Vec<(String, String)> {
+    html.split("<tr")
+        .skip(1)
+        .filter_map(|row| {
+            let row = &row[..row.find("</tr>").unwrap_or(row.len())];
+            let (head, value) = row.split_once("</th>")?;
+            let head = head.split_once("<th>")?.1;
+            Some((text(head), text(value)))
+        })
+        .collect()
+}
+
+/// The value of the fact called `name`.
+fn fact<'a>(facts: &'a [(String, String)], name: &str) -> &'a str {
+    facts
+        .iter()
+        .find(|(head, _)| head == name)
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_else(|| panic!("no fact {name:?} in {facts:#?}"))
+}
+
+/// A page of the service as Chromium built it, in a profile of its own.
+async fn load(chromium: &Path, profiles: &Path, name: &str, url: &str) -> String {
+    let page = run_chromium(chromium, &profiles.join(name), &["--dump-dom"], url).await;
+    // Chromium would have made an element of any markup that got through.
+    assert!(
+        !page.contains("<script"),
+        "markup is shown as text on {url}: {page}"
+    );
+    page
+}
+
+/// A flag as recorded, and as the pages must show it.
+#[derive(Debug, sqlx::FromRow)]
+struct FlagRow {
+    check_name: String,
+    status: String,
+    comment: String,
+    url: String,
+    version: i32,
+    sent_version: i32,
+    test_run_id: Option<i64>,
+}
+
+/// The flags table of a page shows these flags, each with its status,
+/// comment, URL (a link when it is http) and whether it was sent.
+fn assert_flags(html: &str, flags: &[&FlagRow]) {
+    let shown = rows(html);
+    assert_eq!(shown.len(), flags.len(), "{shown:#?} vs {flags:#?}");
+    for flag in flags {
+        let row = row_of(&shown, &flag.check_name, "the flags");
+        let sent = if flag.sent_version >= flag.version {
+            "sent"
+        } else if flag.sent_version > 0 {
+            "older state sent"
+        } else {
+            "not sent"
+        };
+        assert_eq!(
+            (
+                row[1].as_str(),
+                row[2].as_str(),
+                row[3].as_str(),
+                row[5].as_str()
+            ),
+            (
+                flag.status.as_str(),
+                flag.comment.as_str(),
+                flag.url.as_str(),
+                sent
+            ),
+            "{flag:?}: {row:?}"
+        );
+        assert!(row[4].ends_with(" ago)"), "when it was set: {row:?}");
+        assert!(
+            html.contains(&format!(
+                r#"<a href="{0}">{0}</a>"#,
+                flag.url.replace('&', "&amp;")
+            )),
+            "{flag:?} links its URL: {html}"
+        );
+    }
+}
+
+/// The pull request's pipeline page, reached by the status page's link;
+/// its build's page, reached by the pipeline page's link; the failed test's
+/// page; and a page a pending flag links to. Each against what was recorded.
+async fn check_pages(
+    stack: &Stack,
+    pool: &sqlx::PgPool,
+    chromium: &Path,
+    profiles: &Path,
+    status_page: &str,
+    failed_request: &str,
+) {
+    let api = stack.api();
+    let pipeline: i64 = sqlx::query_scalar("SELECT id FROM pipelines WHERE kind = 'pull-request'")
+        .fetch_one(pool)
+        .await
+        .expect("the pull request's pipeline");
+    let (build, task, web_url, log_urls): (i64, i64, String, Value) = sqlx::query_as(
+        "SELECT id, task_id, web_url, log_urls FROM koji_builds WHERE pipeline_id = $1",
+    )
+    .bind(pipeline)
+    .fetch_one(pool)
+    .await
+    .expect("the pull request's build");
+    let runs: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, test_name, state, result FROM test_runs WHERE pipeline_id = $1 ORDER BY id",
+    )
+    .bind(pipeline)
+    .fetch_all(pool)
+    .await
+    .expect("the pull request's runs");
+    let flags: Vec<FlagRow> = sqlx::query_as(
+        "SELECT check_name, status, comment, url, version, sent_version, test_run_id
+         FROM flags WHERE pipeline_id = $1 ORDER BY id",
+    )
+    .bind(pipeline)
+    .fetch_all(pool)
+    .await
+    .expect("the pull request's flags");
+    assert_eq!(flags.len(), 7, "the build's and six tests': {flags:#?}");
+    let reasons: Vec<(String, String)> = sqlx::query_as(
+        "SELECT e.topic, d.reason FROM decisions d JOIN events e ON e.id = d.event_id
+         WHERE d.pipeline_id = $1 AND NOT (e.source = 'internal' AND e.status = 'skipped')
+         ORDER BY d.id",
+    )
+    .bind(pipeline)
+    .fetch_all(pool)
+    .await
+    .expect("the pipeline's decisions");
+
+    // The status page links the pipeline's page; Chromium follows the link.
+    let pipelines = section(status_page, "pipelines");
+    let href = format!("/pipelines/{pipeline}");
+    assert!(
+        pipelines.contains(&format!(r#"href="{href}""#)),
+        "the status page links {href}: {pipelines}"
+    );
+    let page = load(chromium, profiles, "pipeline", &format!("{api}{href}")).await;
+    assert!(
+        page.contains(&format!(
+            "<title>Fedora CI: pipeline {pipeline} of rpms/optee_os#2 [889f07a]</title>"
+        )),
+        "{page}"
+    );
+    let summary = section(&page, "summary");
+    let shown = facts(summary);
+    assert!(
+        summary.contains(r#"href="https://src.fedoraproject.org/rpms/optee_os/pull-request/2""#),
+        "the pull request's link: {summary}"
+    );
+    let pr = fact(&shown, "Pull request");
+    assert!(pr.starts_with("rpms/optee_os#2 "), "{pr}");
+    assert!(pr.contains(HOSTILE_TITLE), "the title, as text: {pr}");
+    assert_eq!(fact(&shown, "Target branch"), "rawhide");
+    assert_eq!(
+        fact(&shown, "Commit"),
+        format!("{HEAD} from https://src.fedoraproject.org/fork/zbyszek/rpms/optee_os")
+    );
+    // A test still runs.
+    assert_eq!(fact(&shown, "State"), "running active");
+    assert!(
+        fact(&shown, "Started").ends_with("ago) by pull_request"),
+        "{shown:#?}"
+    );
+
+    // Its build, with Koji's task page.
+    let builds = section(&page, "builds");
+    let build_row = rows(builds);
+    assert_eq!(build_row.len(), 1, "{build_row:#?}");
+    assert_eq!(
+        build_row[0][..3],
+        [
+            "build rawhide".to_owned(),
+            "success CLOSED".to_owned(),
+            format!("Koji task {task}")
+        ]
+    );
+    assert!(
+        builds.contains(&format!(r#"<a href="{web_url}">Koji task {task}</a>"#)),
+        "{builds}"
+    );
+
+    // Its tests, each with its state and result and a link to its page.
+    let tests = section(&page, "tests");
+    let test_rows = rows(tests);
+    assert_eq!(test_rows.len(), runs.len(), "{test_rows:#?}");
+    for (id, name, state, result) in &runs {
+        let row = row_of(&test_rows, name, "the pipeline's tests");
+        let shown = match result {
+            Some(result) if result != state => format!("{state} {result}"),
+            _ => state.clone(),
+        };
+        assert_eq!(row[1], shown, "{name}: {row:?}");
+        assert!(
+            tests.contains(&format!(r#"href="/testing-farm/{id}""#)),
+            "{name} links its page: {tests}"
+        );
+    }
+    assert!(
+        test_rows.iter().any(|r| r[4] == HOSTILE_SUMMARY),
+        "the summary, as text: {test_rows:#?}"
+    );
+
+    // Every flag, as recorded.
+    assert_flags(section(&page, "flags"), &flags.iter().collect::<Vec<_>>());
+
+    // The decisions with their reasons: the pull request's, Koji's, Testing Farm's.
+    let decisions = rows(section(&page, "decisions"));
+    assert_eq!(decisions.len(), reasons.len(), "{decisions:#?}");
+    for ((topic, reason), row) in reasons.iter().zip(&decisions) {
+        assert!(
+            topic.ends_with(row[1].split(' ').next().unwrap_or_default()),
+            "{topic}: {row:?}"
+        );
+        let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(row[3].ends_with(&reason), "{reason}: {row:?}");
+    }
+    for topic in ["pagure.pull-request.new", "buildsys.task.state.change"] {
+        assert!(
+            decisions.iter().any(|r| r[1].starts_with(topic)),
+            "{topic}: {decisions:#?}"
+        );
+    }
+
+    // The build's page, by the pipeline page's link.
+    let href = format!("/koji-builds/{build}");
+    assert!(builds.contains(&format!(r#"href="{href}""#)), "{builds}");
+    let page = load(chromium, profiles, "build", &format!("{api}{href}")).await;
+    let summary = section(&page, "summary");
+    let shown = facts(summary);
+    assert!(fact(&shown, "Pull request").contains(HOSTILE_TITLE));
+    assert_eq!(fact(&shown, "Pipeline"), format!("pipeline {pipeline}"));
+    assert_eq!(fact(&shown, "Koji target"), "rawhide for branch rawhide");
+    assert_eq!(fact(&shown, "State"), "success Koji: CLOSED");
+    assert_eq!(fact(&shown, "Koji task"), format!("Koji task {task}"));
+    assert!(
+        summary.contains(&format!(r#"<a href="{web_url}">Koji task {task}</a>"#)),
+        "{summary}"
+    );
+    let logs = log_urls.as_object().expect("the build's logs");
+    assert!(!logs.is_empty(), "Koji gave the build's logs");
+    for (arch, url) in logs {
+        let url = url.as_str().expect("a URL");
+        assert!(
+            summary.contains(&format!(r#"<a href="{url}">{arch}</a>"#)),
+            "the {arch} log: {summary}"
+        );
+    }
+    for time in ["Decided", "Finished", "Last heard from Koji"] {
+        assert!(fact(&shown, time).contains(" UTC ("), "{time}: {shown:#?}");
+    }
+    assert_eq!(
+        rows(section(&page, "tests")).len(),
+        runs.len(),
+        "the tests of the build"
+    );
+    let build_flags: Vec<&FlagRow> = flags
+        .iter()
+        .filter(|f| f.check_name.contains("scratch build"))
+        .collect();
+    assert_flags(section(&page, "flags"), &build_flags);
+
+    // The failed test's page, with its Testing Farm request and artifacts.
+    let (run, name, compose, artifacts): (i64, String, String, String) = sqlx::query_as(
+        "SELECT id, test_name, compose, artifacts_url FROM test_runs WHERE request_id = $1",
+    )
+    .bind(failed_request)
+    .fetch_one(pool)
+    .await
+    .expect("the failed run");
+    let page = load(
+        chromium,
+        profiles,
+        "failed-test",
+        &format!("{api}/testing-farm/{run}"),
+    )
+    .await;
+    let summary = section(&page, "summary");
+    let shown = facts(summary);
+    assert_eq!(fact(&shown, "Test"), name);
+    assert_eq!(
+        fact(&shown, "Compose"),
+        format!("{compose} for branch rawhide")
+    );
+    assert_eq!(fact(&shown, "State"), "complete failed");
+    assert_eq!(fact(&shown, "Summary"), HOSTILE_SUMMARY);
+    assert_eq!(fact(&shown, "Build tested"), format!("Koji build {build}"));
+    assert_eq!(
+        fact(&shown, "Testing Farm request"),
+        format!("{failed_request} · in the Testing Farm API")
+    );
+    let request_url = format!(
+        "{}/requests/{failed_request}",
+        stack.testing_farm.url().trim_end_matches('/')
+    );
+    assert!(
+        summary.contains(&format!(r#"href="{request_url}""#)),
+        "{request_url}: {summary}"
+    );
+    assert!(
+        fact(&shown, "Artifacts").starts_with(&artifacts),
+        "{shown:#?}"
+    );
+    assert!(
+        summary.contains(&format!(r#"href="{artifacts}""#)),
+        "{summary}"
+    );
+    let run_flags: Vec<&FlagRow> = flags
+        .iter()
+        .filter(|f| f.test_run_id == Some(run))
+        .collect();
+    assert_flags(section(&page, "flags"), &run_flags);
+
+    // A flag with no page outside (a test Testing Farm has not started, or
+    // the one it refused) links our page of its run.
+    let ours = flags
+        .iter()
+        .find(|f| f.url.starts_with(&format!("{api}/testing-farm/")))
+        .unwrap_or_else(|| panic!("a flag links our page: {flags:#?}"));
+    let run = ours.test_run_id.expect("a test's flag");
+    assert_eq!(ours.url, format!("{api}/testing-farm/{run}"));
+    let page = load(chromium, profiles, "flagged-test", &ours.url).await;
+    assert!(
+        page.contains(&format!("<title>Fedora CI: test run {run}: ")),
+        "{page}"
+    );
+    assert_flags(section(&page, "flags"), &[ours]);
+}
+
+/// Status, content type and body of a page.
+async fn get_page(url: &str) -> (u16, String, String) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.text().await.expect("a body");
+    (status, content_type, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pages_answer_unknown_ids_bad_ids_and_a_missing_database() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let api = stack.api();
+        let pages = ["/pipelines", "/koji-builds", "/testing-farm"];
+
+        for page in pages {
+            let url = format!("{api}{page}/424242");
+            let (status, content_type, body) = get_page(&url).await;
+            assert_eq!(status, 404, "{url}: {body}");
+            assert_eq!(content_type, "text/html; charset=utf-8", "{url}");
+            assert!(body.contains("Nothing is recorded as "), "{url}: {body}");
+            assert!(body.contains(" 424242."), "{url}: {body}");
+        }
+        for path in [
+            "/pipelines/abc",
+            "/koji-builds/-1",
+            "/testing-farm/12x",
+            "/testing-farm/results",
+            "/pipelines/99999999999999999999",
+            "/pipelines/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        ] {
+            let url = format!("{api}{path}");
+            let (status, content_type, body) = get_page(&url).await;
+            assert_eq!(status, 400, "{url}: {body}");
+            assert_eq!(content_type, "text/html; charset=utf-8", "{url}");
+            assert!(
+                body.contains("The id must be a whole number"),
+                "{url}: {body}"
+            );
+            assert!(!body.contains("<script"), "{url}: {body}");
+        }
+
+        // The database refuses connections: the pages say so, and try again.
+        let server = support::local_pg_url();
+        let name = &stack.db.name;
+        let admin = sqlx::PgPool::connect(&server).await.expect("the server");
+        sqlx::raw_sql(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+        ))
+        .execute(&admin)
+        .await
+        .expect("close the database");
+        for path in ["/", "/pipelines/1", "/koji-builds/1", "/testing-farm/1"] {
+            let url = format!("{api}{path}");
+            let (status, content_type, body) = get_page(&url).await;
+            assert_eq!(status, 503, "{url}: {body}");
+            assert_eq!(content_type, "text/html; charset=utf-8", "{url}");
+            assert!(
+                body.contains("The database did not answer"),
+                "{url}: {body}"
+            );
+            assert!(body.contains(r#"http-equiv="refresh""#), "{url}: {body}");
+        }
+        sqlx::raw_sql(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+            .execute(&admin)
+            .await
+            .expect("open the database");
+        let url = format!("{api}/pipelines/1");
+        wait_until(Duration::from_secs(30), "the pages back", || async {
+            (get_page(&url).await.0 == 404).then_some(())
+        })
+        .await;
+    })
+    .await
+    .expect("test timed out");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -279,12 +715,9 @@ async fn the_status_page_shows_a_run_in_chromium() {
             Some("passed"),
             Some("all tests passed"),
         );
-        stack.testing_farm.set_state(
-            &ids[1],
-            "complete",
-            Some("failed"),
-            Some("1 test failed <oops>"),
-        );
+        stack
+            .testing_farm
+            .set_state(&ids[1], "complete", Some("failed"), Some(HOSTILE_SUMMARY));
         stack.testing_farm.set_state(&ids[2], "running", None, None);
         stack.testing_farm.set_state(
             &gating_request("installability"),
@@ -445,8 +878,13 @@ async fn the_status_page_shows_a_run_in_chromium() {
             assert_eq!(row[1], shown, "{name}: {row:?}");
         }
         assert!(
-            jobs.iter().any(|r| r[4] == "1 test failed <oops>"),
+            jobs.iter().any(|r| r[4] == HOSTILE_SUMMARY),
             "the summary, escaped and read back: {jobs:#?}"
+        );
+        assert!(!page.contains("<script"), "markup is shown as text: {page}");
+        assert!(
+            text(pipelines).contains(HOSTILE_TITLE),
+            "the title, escaped and read back: {pipelines}"
         );
 
         // The update's run: its alias linked to Bodhi, the build, the
@@ -544,6 +982,18 @@ async fn the_status_page_shows_a_run_in_chromium() {
             .take(200)
             .collect();
         assert!(dead[0][6].starts_with(&error), "{dead:?} vs {public}");
+
+        // The pages of the pull request's pipeline, build and tests.
+        let failed_request = &ids[1];
+        check_pages(
+            &stack,
+            &pool,
+            &chromium,
+            profile.path(),
+            &page,
+            failed_request,
+        )
+        .await;
 
         // And a picture of it.
         let shot = profile.path().join("status.png");

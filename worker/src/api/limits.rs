@@ -4,7 +4,9 @@
 //! smaller one, [`WEBHOOK_MAX_BODY_BYTES`]), a deadline between two pieces
 //! of its body and a deadline for the whole request. The connection-level
 //! limits are in [`super::serve`]. Whatever refuses a request, here, in axum
-//! or in the handlers, the answer is the API's JSON error body.
+//! or in the handlers, the answer is the API's JSON error body; only the
+//! HTML pages (the status page, the pages of pipelines, builds and runs)
+//! answer their errors with a page, for the people who read them.
 
 use std::time::Duration;
 
@@ -67,18 +69,20 @@ async fn refuse_nul(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Error answers that are not JSON (axum's own rejections, the limits above,
-/// an unknown method) become `{"error": "..."}` with the same status and
-/// headers (`Allow`, `Retry-After`, ...).
+/// Error answers that are neither JSON nor one of our HTML pages (axum's
+/// own rejections, the limits above, an unknown method) become
+/// `{"error": "..."}` with the same status and headers (`Allow`,
+/// `Retry-After`, ...). A page's 404, 400 or 503 stays a page: a person
+/// who followed a flag's link reads it in a browser.
 async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    let as_is = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || as_is {
         return response;
     }
     let (parts, body) = response.into_parts();

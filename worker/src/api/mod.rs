@@ -1,14 +1,16 @@
 //! The HTTP API (SPEC §4): health and readiness, the inbox with every
 //! decision, the endpoints the Packit dashboard reads, Bodhi updates with
 //! their gating runs, the Testing Farm
-//! webhook, operator actions behind the admin token, the status page at `/`,
-//! Prometheus metrics, and `/api/openapi.json`, generated from the handlers
-//! themselves.
+//! webhook, operator actions behind the admin token, the status page at `/`
+//! with the pages of each pipeline, Koji build and Testing Farm run that the
+//! flags link to, Prometheus metrics, and `/api/openapi.json`, generated from
+//! the handlers themselves.
 
 mod admin;
 mod dashboard;
 mod inbox;
 mod limits;
+mod pages;
 pub mod serve;
 mod status;
 mod updates;
@@ -41,6 +43,8 @@ pub struct AppState {
     pub webhook_token: Option<SecretString>,
     /// Koji's web UI (`koji.web_url`), for links to tasks.
     pub koji_web_url: String,
+    /// The Testing Farm API (`testing_farm.api_url`), for links to requests.
+    pub testing_farm_api_url: String,
     /// What one request may send and take.
     pub limits: limits::RequestLimits,
 }
@@ -91,6 +95,7 @@ pub fn router(state: AppState) -> axum::Router {
             }),
         )
         .merge(status::routes())
+        .merge(pages::routes())
         .fallback(not_found);
     limits::apply(router, state.limits)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -5,6 +5,8 @@
 //! their decisions, and the dead jobs. Server-rendered HTML that refreshes itself
 //! every 5 s; no script, no external asset. Every value is escaped by maud,
 //! and only `http(s)` URLs become links, since the URLs come from outside.
+//! Each pipeline, build and test links to its own page (`super::pages`),
+//! which shares this page's look and helpers.
 
 use std::collections::BTreeSet;
 
@@ -43,7 +45,7 @@ async fn page(State(state): State<AppState>) -> Response {
     }
 }
 
-fn html_response(status: StatusCode, markup: Markup) -> Response {
+pub(super) fn html_response(status: StatusCode, markup: Markup) -> Response {
     (
         status,
         [
@@ -60,7 +62,7 @@ fn html_response(status: StatusCode, markup: Markup) -> Response {
         .into_response()
 }
 
-const CSS: &str = r#"
+pub(super) const CSS: &str = r#"
 body{font:13px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2327;background:#f4f5f7}
 header{background:#294172;color:#fff;padding:6px 16px;display:flex;gap:16px;align-items:baseline;flex-wrap:wrap}
 header h1{font-size:16px;margin:0}
@@ -347,7 +349,9 @@ fn pipelines(pipelines: &[PipelineStatus], now: DateTime<Utc>) -> Markup {
                             " " (pipeline.trigger) " · " span title=(absolute(pipeline.created_at)) {
                                 (duration(now - pipeline.created_at)) " ago"
                             }
+                            " · "
                         }
+                        a.small href=(format!("/pipelines/{}", pipeline.id)) { "pipeline " (pipeline.id) }
                     }
                     @if !pipeline.builds.is_empty() || !pipeline.tests.is_empty() {
                         table.fixed {
@@ -371,8 +375,10 @@ fn build_row(build: &BuildStatus, now: DateTime<Utc>) -> Markup {
     html! {
         tr.build {
             td {
-                "scratch build " span.mono { (build.target) }
-                @if build.variant != "default" { " (" (build.variant) ")" }
+                a href=(format!("/koji-builds/{}", build.id)) {
+                    "scratch build " span.mono { (build.target) }
+                    @if build.variant != "default" { " (" (build.variant) ")" }
+                }
                 @if build.superseded { " " span.badge { "superseded" } }
             }
             td {
@@ -395,7 +401,7 @@ fn test_row(test: &TestStatus, now: DateTime<Utc>) -> Markup {
     html! {
         tr.test {
             td {
-                span.mono { (test.test_name) }
+                a.mono href=(format!("/testing-farm/{}", test.id)) { (test.test_name) }
                 @if test.variant != "default" { " (" (test.variant) ")" }
                 @if test.superseded { " " span.badge { "superseded" } }
             }
@@ -497,7 +503,9 @@ fn update_runs(runs: &[UpdateRunStatus], now: DateTime<Utc>) -> Markup {
                             " " span title=(absolute(run.created_at)) {
                                 (duration(now - run.created_at)) " ago"
                             }
+                            " · "
                         }
+                        a.small href=(format!("/pipelines/{}", run.id)) { "pipeline " (run.id) }
                     }
                     @if !run.tests.is_empty() {
                         table.fixed {
@@ -520,7 +528,7 @@ fn gating_test_row(test: &GatingTestRecord, now: DateTime<Utc>) -> Markup {
     html! {
         tr.test {
             td {
-                span.mono { (test.test_name) }
+                a.mono href=(format!("/testing-farm/{}", test.id)) { (test.test_name) }
                 @if test.superseded { " " span.badge { "superseded" } }
             }
             td {
@@ -652,20 +660,20 @@ fn dead_jobs(jobs: &[DeadJob], now: DateTime<Utc>) -> Markup {
 
 /// A link if the URL is http(s) (they come from Koji, Testing Farm and
 /// messages: a `javascript:` one must not become a link), else the text.
-fn link(url: Option<&str>, text: &str) -> Markup {
+pub(super) fn link(url: Option<&str>, text: &str) -> Markup {
     match url.filter(|u| is_http(u)) {
         Some(url) => html! { a href=(url) { (text) } },
         None => html! { (text) },
     }
 }
 
-fn is_http(url: &str) -> bool {
+pub(super) fn is_http(url: &str) -> bool {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     lower.starts_with("https://") || lower.starts_with("http://")
 }
 
 /// A message id as one path segment.
-fn path_segment(text: &str) -> String {
+pub(super) fn path_segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -678,18 +686,18 @@ fn path_segment(text: &str) -> String {
 }
 
 /// `org.fedoraproject.prod.pagure.pull-request.new` → `pagure.pull-request.new`.
-fn short_topic(topic: &str) -> &str {
+pub(super) fn short_topic(topic: &str) -> &str {
     match topic.strip_prefix("org.fedoraproject.") {
         Some(rest) => rest.split_once('.').map_or(rest, |(_, topic)| topic),
         None => topic,
     }
 }
 
-fn short(sha: &str) -> &str {
+pub(super) fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
-fn truncate(text: &str, chars: usize) -> String {
+pub(super) fn truncate(text: &str, chars: usize) -> String {
     match text.char_indices().nth(chars) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_owned(),
@@ -697,7 +705,7 @@ fn truncate(text: &str, chars: usize) -> String {
 }
 
 /// The colour of a status, result or outcome word.
-fn tone(word: &str) -> &'static str {
+pub(super) fn tone(word: &str) -> &'static str {
     match word {
         "success" | "passed" | "processed" | "acted" | "complete" => "ok",
         "failure" | "failed" | "error" | "dead" => "bad",
@@ -726,7 +734,7 @@ fn pipeline_tone(pipeline: &PipelineStatus) -> &'static str {
 }
 
 /// How long something ran, or has been running, or has been waiting.
-fn took(
+pub(super) fn took(
     created: DateTime<Utc>,
     started: Option<DateTime<Utc>>,
     finished: Option<DateTime<Utc>>,
@@ -749,7 +757,7 @@ fn took(
 }
 
 /// A time near `now`: the clock time, with the date when not today.
-fn time(at: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
+pub(super) fn time(at: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
     let text = if at.date_naive() == now.date_naive() {
         at.format("%H:%M:%S UTC").to_string()
     } else {
@@ -758,12 +766,12 @@ fn time(at: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
     html! { time datetime=(at.to_rfc3339()) { (text) } }
 }
 
-fn absolute(at: DateTime<Utc>) -> String {
+pub(super) fn absolute(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// `42 s`, `3 min 5 s`, `2 h 10 min`, `3 d 4 h`.
-fn duration(d: chrono::Duration) -> String {
+pub(super) fn duration(d: chrono::Duration) -> String {
     let s = d.num_seconds().max(0);
     match s {
         0..60 => format!("{s} s"),
@@ -944,6 +952,18 @@ mod tests {
             )
         );
         assert!(page.contains(r#"href="/api/events/a%20b%2Fc""#));
+    }
+
+    #[test]
+    fn pipelines_builds_and_tests_link_their_pages() {
+        let page = render(&snapshot(), &Limits::default()).into_string();
+        // The pull request's pipeline and the update's run.
+        assert!(page.contains(r#"href="/pipelines/1""#), "{page}");
+        assert!(page.contains(r#"href="/pipelines/2""#), "{page}");
+        assert!(page.contains(r#"href="/koji-builds/1""#), "{page}");
+        // The pull request's test and the update's.
+        assert!(page.contains(r#"href="/testing-farm/1""#), "{page}");
+        assert!(page.contains(r#"href="/testing-farm/7""#), "{page}");
     }
 
     #[test]
