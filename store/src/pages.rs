@@ -31,6 +31,8 @@ pub struct PipelineDetail {
     pub superseded_by: Option<String>,
     /// The pipeline of that commit on the same pull request, when we have one.
     pub superseded_by_id: Option<i64>,
+    /// 1, and one more each time the pipeline ran again (reopened, head returned, a command).
+    pub round: i32,
     pub commit_sha: String,
     pub created_at: DateTime<Utc>,
     /// When its state last changed.
@@ -192,7 +194,7 @@ async fn pipeline_detail(
                (SELECT newer.id FROM pipelines newer
                 WHERE newer.pull_request_id = p.pull_request_id
                   AND newer.commit_sha = p.superseded_by) AS superseded_by_id,
-               p.commit_sha, p.created_at, p.updated_at,
+               p.round, p.commit_sha, p.created_at, p.updated_at,
                proj.namespace || '/' || proj.repo AS "project!",
                proj.url AS project_url,
                pr.number AS "pr_number?",

@@ -320,6 +320,11 @@ fn render_pipeline(page: &PipelinePage) -> Markup {
                     } }
                 }
                 tr { th { "Started" } td { (when(p.created_at, now)) span.muted { " by " (p.trigger) } } }
+                @if p.round > 1 {
+                    tr { th { "Round" } td {
+                        (p.round) span.muted { ": it ended and ran again (reopened, its commit came back, or a command)" }
+                    } }
+                }
                 tr { th { "As JSON" } td { a href=(format!("/api/runs/{}", p.id)) { "/api/runs/" (p.id) } } }
             } }
         }
@@ -797,6 +802,7 @@ mod tests {
                 state: "superseded".into(),
                 superseded_by: Some("b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0".into()),
                 superseded_by_id: Some(4),
+                round: 2,
                 commit_sha: "889f07af35d27bbcaf9c535c17a63b974aa42ee3".into(),
                 created_at: at(0),
                 updated_at: at(50),
@@ -970,6 +976,7 @@ mod tests {
         assert!(page.contains(" since "), "when it was superseded: {page}");
         assert!(page.contains("older state sent"), "{page}");
         assert!(page.contains("7 more are left out"), "{page}");
+        assert!(page.contains("<th>Round</th><td>2<"), "{page}");
         // Finished: it does not reload itself.
         assert!(!page.contains("http-equiv"), "{page}");
     }
