@@ -18,6 +18,7 @@
 mod comment;
 mod common;
 pub mod decider;
+mod eln;
 mod ending;
 mod facts;
 mod gating;

@@ -158,10 +158,23 @@ pub(crate) async fn handle(
     )
     .await?;
     // The branch look-up matters only for ELN packages: ask the rule first.
-    let eln = match rules::eln_build_needed(&ctx.policy, &project, &row.target_branch, None) {
+    let eln_list = crate::eln::fetched_list(conn, ctx, &project, &row.target_branch).await?;
+    let eln = match rules::eln_build_needed(
+        &ctx.policy,
+        &project,
+        &row.target_branch,
+        eln_list.as_ref(),
+        None,
+    ) {
         Check::Unknown(fact) => {
             let has_eln_branch = common::known_flag_fact(conn, ctx, &fact).await?;
-            rules::eln_build_needed(&ctx.policy, &project, &row.target_branch, has_eln_branch)
+            rules::eln_build_needed(
+                &ctx.policy,
+                &project,
+                &row.target_branch,
+                eln_list.as_ref(),
+                has_eln_branch,
+            )
         }
         decided => decided,
     };
