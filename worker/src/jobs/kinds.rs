@@ -157,6 +157,7 @@ async fn submit_scratch_build(
             )
             .await?;
             tx.commit().await?;
+            crate::packit_metrics::koji_build_queued();
             // Superseded while it was being submitted: stop it at once.
             if let Some(now) = store::flows::koji_build(pool, build_id).await?
                 && now.superseded
@@ -241,7 +242,14 @@ async fn submit_testing_farm(
     if run.superseded || run.state != "new" {
         return Ok(json!({"note": format!("not submitted: the run is {}", run.state)}));
     }
-    match services.testing_farm.submit(&run.payload).await? {
+    let submitted = services.testing_farm.submit(&run.payload).await;
+    // Packit counts a run queued at its first try, whatever Testing Farm says.
+    // A first attempt cut short by a shutdown is handed back as the first
+    // again, and counted when it does call.
+    if job.attempts == 1 && !matches!(submitted, Ok(testing_farm::Submitted::DryRun(_))) {
+        crate::packit_metrics::test_run_queued();
+    }
+    match submitted? {
         testing_farm::Submitted::Request { id } => {
             // The id first: a crash after this line never submits again.
             // A gating test's CI messages start from here: queued.
@@ -345,6 +353,18 @@ async fn set_flag(pool: &store::PgPool, services: &Services, job: &ClaimedJob) -
         )
         .await?;
     store::flows::flag_sent(pool, flag_id, flag.version).await?;
+    if matches!(written, Written::Done)
+        && flag.status == "pending"
+        && let Some(event_id) = job.event_id
+    {
+        // The flag is set: what is left is counting it, which must not
+        // make the job try again.
+        match store::events::initial_status_set(pool, event_id).await {
+            Ok(Some(seconds)) => crate::packit_metrics::first_initial_status(seconds),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, event_id, "cannot count the first initial status"),
+        }
+    }
     match written {
         Written::Done => Ok(json!({"sent_version": flag.version, "status": flag.status})),
         Written::DryRun(request) => Ok(dry_run(&request)),
