@@ -173,6 +173,10 @@ auth = "none"
 [fas]
 url = "{fas}"
 
+[fedora_ci]
+# Nothing outside the machine is called: no ELN package list is fetched.
+eln_packages_urls = []
+
 [jobs.queues.koji]
 concurrency = 4
 rate_per_second = 0.0

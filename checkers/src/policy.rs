@@ -85,6 +85,14 @@ impl TestRepo {
     }
 }
 
+/// The ELN package lists Fedora's ELN SIG publishes, the ones Packit Service reads
+/// (`ELN_PACKAGE_LIST` and `ELN_EXTRAS_PACKAGE_LIST` in `packit_service/constants.py`): the
+/// default of `fedora_ci.eln_packages_urls`.
+pub const ELN_PACKAGE_LISTS: [&str; 2] = [
+    "https://tiny.distro.builders/view-all-source-package-name-list--view-eln.txt",
+    "https://tiny.distro.builders/view-all-source-package-name-list--view-eln-extras.txt",
+];
+
 /// The `[fedora_ci]` section of the configuration, resolved: every rule reads it, none
 /// looks anything up.
 /// Packit's Fedora CI documentation, which packagers already know.
@@ -109,8 +117,11 @@ pub struct Policy {
     pub enabled_tests: Vec<TestName>,
     /// Project URLs whose rawhide pull requests get no ELN build.
     pub disabled_projects_for_eln: Vec<String>,
-    /// Source package names that are part of ELN.
+    /// Source package names that are part of ELN whatever the fetched lists say.
     pub eln_packages: BTreeSet<String>,
+    /// Where the ELN package lists are fetched from; empty: nowhere, and only
+    /// `eln_packages` counts.
+    pub eln_packages_urls: Vec<String>,
     /// The defaults of [`default_test_repos`] with the configured overrides applied.
     pub tests: BTreeMap<TestName, TestRepo>,
     /// Our own dist-git account: its comments are ours and never commands.
@@ -131,6 +142,7 @@ impl Policy {
             enabled_tests: TestName::ALL.to_vec(),
             disabled_projects_for_eln: Vec::new(),
             eln_packages: BTreeSet::new(),
+            eln_packages_urls: ELN_PACKAGE_LISTS.map(str::to_owned).to_vec(),
             tests: default_test_repos("prod"),
             bot_user: "fedora-ci".to_owned(),
         }

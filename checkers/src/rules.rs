@@ -57,8 +57,17 @@ pub enum Skip {
         naming::short_sha(sha)
     )]
     NoFmfMetadata { sha: String },
-    #[error("not an ELN package: {package} is not in the ELN package list")]
-    NotElnPackage { package: String },
+    /// `list`: the fetched list it is not on; `None` when no list is fetched.
+    #[error("{}", not_eln_package(package, list.as_ref()))]
+    NotElnPackage {
+        package: String,
+        list: Option<ElnListSeen>,
+    },
+    #[error(
+        "the ELN package list has never been fetched (fedora_ci.eln_packages_urls); \
+         {package} is not in fedora_ci.eln_packages"
+    )]
+    ElnListNeverFetched { package: String },
     #[error("not rawhide: ELN builds are only for rawhide pull requests, this one is for {branch}")]
     NotRawhide { branch: String },
     #[error("opted out of ELN: {url} is in fedora_ci.disabled_projects_for_eln")]
@@ -100,6 +109,29 @@ pub enum Skip {
     NoSourceCommit { nvr: String },
 }
 
+fn not_eln_package(package: &str, list: Option<&ElnListSeen>) -> String {
+    match list {
+        Some(list) => format!(
+            "not an ELN package: {package} is not on the ELN package lists of {} (fetched {}) \
+             nor in fedora_ci.eln_packages",
+            list.from, list.fetched_at
+        ),
+        None => format!(
+            "not an ELN package: {package} is not in fedora_ci.eln_packages, and no ELN package \
+             list is fetched"
+        ),
+    }
+}
+
+/// Which fetched ELN package list a package was not found on, as the reason names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElnListSeen {
+    /// The hosts it came from, e.g. `tiny.distro.builders`.
+    pub from: String,
+    /// When it was fetched, e.g. `2026-12-03 10:00 UTC`.
+    pub fetched_at: String,
+}
+
 fn no_successful_build(state: Option<KojiTaskState>) -> String {
     match state {
         None => "no successful build: the head has no scratch build".to_owned(),
@@ -123,6 +155,7 @@ impl Skip {
             Skip::NoSuccessfulBuild { .. } => "no_successful_build",
             Skip::NoFmfMetadata { .. } => "no_fmf_metadata",
             Skip::NotElnPackage { .. } => "not_eln_package",
+            Skip::ElnListNeverFetched { .. } => "eln_list_never_fetched",
             Skip::NotRawhide { .. } => "not_rawhide",
             Skip::ElnDisabledForProject { .. } => "eln_disabled_for_project",
             Skip::HasElnBranch { .. } => "has_eln_branch",
@@ -322,16 +355,57 @@ pub fn test_enabled(policy: &Policy, test: TestName) -> Result<(), Skip> {
     }
 }
 
+/// The ELN package list the service fetched last, as it concerns one package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElnList {
+    /// Whether the package is on it.
+    pub listed: bool,
+    /// The URLs it was fetched from.
+    pub sources: Vec<String>,
+    /// When it was fetched, as reasons show it (`2026-12-03 10:00 UTC`).
+    pub fetched_at: String,
+}
+
+impl ElnList {
+    fn seen(&self) -> ElnListSeen {
+        let mut hosts: Vec<&str> = Vec::new();
+        for url in &self.sources {
+            let host = url_host(url);
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
+        ElnListSeen {
+            from: hosts.join(" and "),
+            fetched_at: self.fetched_at.clone(),
+        }
+    }
+}
+
+/// `tiny.distro.builders` of `https://tiny.distro.builders/view-eln.txt`.
+fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+}
+
 /// Whether a rawhide pull request also gets an ELN scratch build (SPEC F1).
 ///
-/// `project` is the pull request's target project: the ELN package list names source
-/// packages, which are repository names in `rpms/`. A package with its own `eln` branch
-/// builds ELN from there, so a rawhide change says nothing about it; whether that branch
-/// exists is the look-up this rule may ask for.
+/// `project` is the pull request's target project: the ELN package lists name source
+/// packages, which are repository names in `rpms/`. A package is part of ELN when it is in
+/// `fedora_ci.eln_packages` (the operator's override) or on the lists the service fetches
+/// from `fedora_ci.eln_packages_urls`; `eln_list` is what the last fetch says of the package
+/// (`None`: no list was ever fetched). With no URL configured nothing is fetched, and only
+/// the override counts. A package with its own `eln` branch builds ELN from there, so a
+/// rawhide change says nothing about it; whether that branch exists is the look-up this rule
+/// may ask for.
 pub fn eln_build_needed(
     policy: &Policy,
     project: &ProjectRef,
     target_branch: &str,
+    eln_list: Option<&ElnList>,
     has_eln_branch: Option<bool>,
 ) -> Check {
     if Release::from_branch(target_branch) != Some(Release::Rawhide) {
@@ -340,9 +414,24 @@ pub fn eln_build_needed(
         });
     }
     if !policy.eln_packages.contains(&project.repo) {
-        return Check::Skip(Skip::NotElnPackage {
-            package: project.repo.clone(),
-        });
+        let package = project.repo.clone();
+        let fetching = !policy.eln_packages_urls.is_empty();
+        match eln_list.filter(|_| fetching) {
+            Some(list) if list.listed => {}
+            Some(list) => {
+                return Check::Skip(Skip::NotElnPackage {
+                    package,
+                    list: Some(list.seen()),
+                });
+            }
+            None if fetching => return Check::Skip(Skip::ElnListNeverFetched { package }),
+            None => {
+                return Check::Skip(Skip::NotElnPackage {
+                    package,
+                    list: None,
+                });
+            }
+        }
     }
     let url = normalize_project_url(&project.url);
     if policy

@@ -129,6 +129,13 @@ fn local_default_runs_everything() {
     assert_eq!(policy.enabled_tests, TestName::ALL.to_vec());
     assert!(policy.disabled_projects_for_eln.is_empty());
     assert!(policy.eln_packages.is_empty());
+    assert_eq!(
+        policy.eln_packages_urls,
+        [
+            "https://tiny.distro.builders/view-all-source-package-name-list--view-eln.txt",
+            "https://tiny.distro.builders/view-all-source-package-name-list--view-eln-extras.txt",
+        ]
+    );
     assert_eq!(policy.tests, default_test_repos("prod"));
     assert_eq!(policy.bot_user, "fedora-ci");
     assert_eq!(policy.test_repo(TestName::Custom), None);

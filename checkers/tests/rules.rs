@@ -1,11 +1,11 @@
 use std::collections::BTreeSet;
 
-use checkers::policy::{Policy, TestName};
+use checkers::policy::{ELN_PACKAGE_LISTS, Policy, TestName};
 use checkers::project::parse_project_url;
 use checkers::rules::{
-    Check, Fact, Skip, Tracked, Work, branch_supported, build_succeeded, custom_tests_possible,
-    eln_build_needed, is_current_head, koji_transition, may_retrigger, namespace_allows,
-    not_own_comment, project_enabled, test_enabled, testing_farm_transition,
+    Check, ElnList, Fact, Skip, Tracked, Work, branch_supported, build_succeeded,
+    custom_tests_possible, eln_build_needed, is_current_head, koji_transition, may_retrigger,
+    namespace_allows, not_own_comment, project_enabled, test_enabled, testing_farm_transition,
 };
 use events::states::{KojiTaskState, TestingFarmState};
 
@@ -210,7 +210,6 @@ fn eln_build_needed_for_rawhide_pull_requests_of_eln_packages() {
     let base = "https://src.fedoraproject.org";
     let foo = parse_project_url(base, FOO).expect("foo");
     let bar = parse_project_url(base, BAR).expect("bar");
-    let baz = parse_project_url(base, "https://src.fedoraproject.org/rpms/baz").expect("baz");
     let eln_branch = || {
         Check::Unknown(Fact::BranchExists {
             project_url: FOO.to_owned(),
@@ -242,12 +241,6 @@ fn eln_build_needed_for_rawhide_pull_requests_of_eln_packages() {
             Err("not rawhide: ELN builds are only for rawhide pull requests, this one is for eln"),
         ),
         (
-            &baz,
-            "rawhide",
-            None,
-            Err("not an ELN package: baz is not in the ELN package list"),
-        ),
-        (
             &bar,
             "rawhide",
             Some(false),
@@ -259,12 +252,117 @@ fn eln_build_needed_for_rawhide_pull_requests_of_eln_packages() {
     let policy = eln_policy();
     for (project, branch, has_eln_branch, expected) in table {
         let case = format!("{} {branch} {has_eln_branch:?}", project.repo);
-        let check = eln_build_needed(&policy, project, branch, has_eln_branch);
+        // The static list decides alone: the fetched list is not asked.
+        let check = eln_build_needed(&policy, project, branch, None, has_eln_branch);
         match expected {
             Ok(expected) => assert_eq!(check, expected, "{case}"),
             Err(text) => assert_eq!(skip_text(&check).as_deref(), Some(text), "{case}"),
         }
     }
+}
+
+/// What the last fetch of tiny.distro.builders' lists says of a package.
+fn fetched(listed: bool) -> ElnList {
+    ElnList {
+        listed,
+        sources: ELN_PACKAGE_LISTS.map(str::to_owned).to_vec(),
+        fetched_at: "2026-12-03 10:00 UTC".to_owned(),
+    }
+}
+
+#[test]
+fn the_fetched_eln_list_and_the_static_list_both_count() {
+    let base = "https://src.fedoraproject.org";
+    let project = |name: &str| {
+        parse_project_url(base, &format!("https://src.fedoraproject.org/rpms/{name}"))
+            .expect("a project")
+    };
+    let (glibc, llvm, foo) = (project("glibc"), project("llvm"), project("foo"));
+    let branch = |name: &str| Fact::BranchExists {
+        project_url: format!("https://src.fedoraproject.org/rpms/{name}"),
+        branch: "eln".to_owned(),
+    };
+    let policy = eln_policy();
+    let (listed, not_listed) = (fetched(true), fetched(false));
+    let table = [
+        // On the fetched list: an ELN build, once the branch is known.
+        (&glibc, Some(&listed), Ok(Check::Unknown(branch("glibc")))),
+        // Not on it, nor in the static list: the reason names the list and its time.
+        (
+            &llvm,
+            Some(&not_listed),
+            Err(
+                "not an ELN package: llvm is not on the ELN package lists of tiny.distro.builders \
+                 (fetched 2026-12-03 10:00 UTC) nor in fedora_ci.eln_packages",
+            ),
+        ),
+        // Never fetched: the reason says so, and names the key.
+        (
+            &llvm,
+            None,
+            Err(
+                "the ELN package list has never been fetched (fedora_ci.eln_packages_urls); \
+                 llvm is not in fedora_ci.eln_packages",
+            ),
+        ),
+        // The static list is an override: it counts whatever the fetched list says.
+        (&foo, Some(&not_listed), Ok(Check::Unknown(branch("foo")))),
+        (&foo, None, Ok(Check::Unknown(branch("foo")))),
+    ];
+    for (project, list, expected) in table {
+        let case = format!("{} {list:?}", project.repo);
+        let check = eln_build_needed(&policy, project, "rawhide", list, None);
+        match expected {
+            Ok(expected) => assert_eq!(check, expected, "{case}"),
+            Err(text) => assert_eq!(skip_text(&check).as_deref(), Some(text), "{case}"),
+        }
+    }
+
+    // With no URL configured nothing is fetched: a list fetched before is not read.
+    let off = Policy {
+        eln_packages_urls: Vec::new(),
+        ..eln_policy()
+    };
+    assert_eq!(
+        skip_text(&eln_build_needed(
+            &off,
+            &glibc,
+            "rawhide",
+            Some(&listed),
+            None
+        ))
+        .as_deref(),
+        Some(
+            "not an ELN package: glibc is not in fedora_ci.eln_packages, and no ELN package list \
+             is fetched"
+        )
+    );
+    assert_eq!(
+        eln_build_needed(&off, &foo, "rawhide", None, Some(false)),
+        Check::Pass
+    );
+    // Several hosts are all named.
+    let mirrored = ElnList {
+        sources: vec![
+            "https://tiny.distro.builders/view-eln.txt".to_owned(),
+            "https://user:pw@mirror.example.org:8443/eln-extras.txt".to_owned(),
+        ],
+        ..fetched(false)
+    };
+    assert_eq!(
+        skip_text(&eln_build_needed(
+            &policy,
+            &llvm,
+            "rawhide",
+            Some(&mirrored),
+            None
+        ))
+        .as_deref(),
+        Some(
+            "not an ELN package: llvm is not on the ELN package lists of tiny.distro.builders \
+             and mirror.example.org:8443 (fetched 2026-12-03 10:00 UTC) nor in fedora_ci.eln_packages"
+        )
+    );
 }
 
 #[test]
@@ -562,6 +660,10 @@ fn reasons_start_in_lower_case_and_codes_are_unique() {
         Skip::NoSuccessfulBuild { state: None },
         Skip::NoFmfMetadata { sha: "abc".into() },
         Skip::NotElnPackage {
+            package: "foo".into(),
+            list: None,
+        },
+        Skip::ElnListNeverFetched {
             package: "foo".into(),
         },
         Skip::NotRawhide {

@@ -322,18 +322,7 @@ async fn variants(
     if target == Some(Target::Rawhide) {
         return Ok(Some(vec![Variant::Default]));
     }
-    let rule = |has_eln_branch| {
-        rules::eln_build_needed(
-            &ctx.policy,
-            asked.pr.project,
-            asked.pr.target_branch,
-            has_eln_branch,
-        )
-    };
-    let eln = match rule(None) {
-        Check::Unknown(fact) => rule(common::known_flag_fact(conn, ctx, &fact).await?),
-        decided => decided,
-    };
+    let eln = crate::eln::build_needed(conn, ctx, asked.pr.project, asked.pr.target_branch).await?;
     match (target, eln) {
         (_, Check::Unknown(fact)) => {
             wait(conn, ctx, d, asked, &fact).await?;

@@ -142,6 +142,9 @@ pub struct Decided {
     /// Events put back in line by a fact this event brought; their status
     /// is theirs, not this event's.
     pub woken: Vec<i64>,
+    /// State changes of builds and test runs, counted once the decisions
+    /// are committed.
+    pub observations: Vec<crate::Observation>,
 }
 
 impl Decided {
@@ -184,6 +187,7 @@ pub(crate) struct Decisions {
     pub event_id: i64,
     decisions: Vec<Decision>,
     woken: Vec<i64>,
+    observations: Vec<crate::Observation>,
 }
 
 impl Decisions {
@@ -192,6 +196,7 @@ impl Decisions {
             event_id,
             decisions: Vec::new(),
             woken: Vec::new(),
+            observations: Vec::new(),
         }
     }
 
@@ -265,11 +270,17 @@ impl Decisions {
         self.woken.extend(ids);
     }
 
+    /// Note a state change for the metrics (none: nothing to count).
+    pub fn observe(&mut self, observation: Option<crate::Observation>) {
+        self.observations.extend(observation);
+    }
+
     pub fn finish(self) -> Decided {
         Decided {
             event_id: self.event_id,
             decisions: self.decisions,
             woken: self.woken,
+            observations: self.observations,
         }
     }
 }

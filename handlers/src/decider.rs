@@ -15,10 +15,12 @@ use tracing::Instrument as _;
 
 use crate::{Context, Decided, EventRow};
 
-/// What one batch decided: per event, its topic and new status.
+/// What one batch decided: per event, its topic and new status; and what
+/// the committed decisions saw happen, to be counted.
 #[derive(Debug, Clone, Default)]
 pub struct BatchReport {
     pub decided: Vec<(String, &'static str)>,
+    pub observations: Vec<crate::Observation>,
 }
 
 impl BatchReport {
@@ -30,8 +32,10 @@ impl BatchReport {
         self.decided.is_empty()
     }
 
+    /// Only for decisions that were committed.
     fn add(&mut self, topic: &str, decided: &Decided) {
         self.decided.push((topic.to_owned(), decided.status().0));
+        self.observations.extend_from_slice(&decided.observations);
     }
 }
 

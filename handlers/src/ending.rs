@@ -209,6 +209,10 @@ async fn end_run(
         },
     )
     .await?;
+    d.observe(crate::Observation::test_run(
+        TestingFarmState::Error,
+        run.submitted_at,
+    ));
     let pipeline = flows::get_pipeline(&mut *conn, run.pipeline_id).await?;
     let pr = flows::pull_request_of_pipeline(&mut *conn, run.pipeline_id).await?;
     let label = Variant::from_str(&run.variant).label(&run.branch);

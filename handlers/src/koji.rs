@@ -76,6 +76,7 @@ pub(crate) async fn task(
         },
     )
     .await?;
+    d.observe(crate::Observation::koji_task(task, build.submitted_at));
     let (
         Some(pipeline_id),
         Some(pipeline_state),

@@ -18,15 +18,18 @@
 mod comment;
 mod common;
 pub mod decider;
+mod eln;
 mod ending;
 mod facts;
 mod gating;
 mod koji;
+mod observation;
 mod pull_request;
 mod push;
 mod testing_farm;
 
 pub use common::{Context, Decided, EventRow};
+pub use observation::Observation;
 
 use events::typed::{self, Event};
 use sqlx::PgConnection;

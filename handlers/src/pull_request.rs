@@ -164,14 +164,7 @@ pub(crate) async fn handle(
         common::prefetch_fact(conn, d, &fact).await?;
     }
     request_build(conn, ctx, d, &pr_ref, &pipeline, Variant::Default, &trigger).await?;
-    // The branch look-up matters only for ELN packages: ask the rule first.
-    let eln = match rules::eln_build_needed(&ctx.policy, &project, &row.target_branch, None) {
-        Check::Unknown(fact) => {
-            let has_eln_branch = common::known_flag_fact(conn, ctx, &fact).await?;
-            rules::eln_build_needed(&ctx.policy, &project, &row.target_branch, has_eln_branch)
-        }
-        decided => decided,
-    };
+    let eln = crate::eln::build_needed(conn, ctx, &project, &row.target_branch).await?;
     match eln {
         Check::Pass => {
             request_build(conn, ctx, d, &pr_ref, &pipeline, Variant::Eln, &trigger).await?;

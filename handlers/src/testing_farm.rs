@@ -270,6 +270,10 @@ pub(crate) async fn request_state(
         },
     )
     .await?;
+    d.observe(crate::Observation::test_run(
+        request.state,
+        run.submitted_at,
+    ));
     let subject = Some(format!(
         "{} {}",
         run.test_name,

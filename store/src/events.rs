@@ -481,3 +481,33 @@ pub async fn waiting(executor: impl PgExecutor<'_>) -> Result<(i64, f64), sqlx::
     .await?;
     Ok((row.waiting, row.oldest))
 }
+
+/// The topics of the events that start work a packager waits to see on the
+/// pull request: one opened, updated, rebased or reopened, and a comment
+/// (a command); as a regular expression over the full topic, whatever its
+/// environment's prefix.
+const INITIAL_STATUS_TOPICS: &str =
+    r"\.pagure\.pull-request\.(new|updated|rebased|reopened|comment\.added)$";
+
+/// A pending flag `event_id` asked for is on its pull request. The first
+/// time for an event from the bus of those topics, the event is marked and
+/// the answer is how long it took from its message (its `sent-at`, else when
+/// it was received), in seconds; `None` for the event's later flags and for
+/// events of other kinds. The mark makes flag jobs that finish at once, and
+/// replicas, count an event once.
+pub async fn initial_status_set(
+    executor: impl PgExecutor<'_>,
+    event_id: i64,
+) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        UPDATE events SET initial_status_at = now()
+        WHERE id = $1 AND initial_status_at IS NULL AND source = 'bus' AND topic ~ $2
+        RETURNING EXTRACT(EPOCH FROM now() - COALESCE(sent_at, received_at))::float8 AS "seconds!"
+        "#,
+        event_id,
+        INITIAL_STATUS_TOPICS,
+    )
+    .fetch_optional(executor)
+    .await
+}

@@ -410,6 +410,8 @@ pub struct TestRunRow {
     pub artifacts_url: Option<String>,
     pub superseded: bool,
     pub reads: i32,
+    /// When Testing Farm accepted the request.
+    pub submitted_at: Option<DateTime<Utc>>,
 }
 
 /// A Testing Farm run to submit.
@@ -434,7 +436,7 @@ pub async fn test_run_by_request(
         TestRunRow,
         r#"
         SELECT id, pipeline_id, koji_build_id, test_name, branch, variant, request_id, state,
-               result, artifacts_url, superseded, reads
+               result, artifacts_url, superseded, reads, submitted_at
         FROM test_runs WHERE request_id = $1
         FOR UPDATE
         "#,
@@ -939,7 +941,7 @@ pub async fn test_run(
         TestRunRow,
         r#"
         SELECT id, pipeline_id, koji_build_id, test_name, branch, variant, request_id, state,
-               result, artifacts_url, superseded, reads
+               result, artifacts_url, superseded, reads, submitted_at
         FROM test_runs WHERE id = $1
         FOR UPDATE
         "#,
@@ -1351,6 +1353,8 @@ pub struct TaskBuild {
     pub target_branch: Option<String>,
     pub source_url: Option<String>,
     pub project_url: Option<String>,
+    /// When Koji accepted the submission.
+    pub submitted_at: Option<DateTime<Utc>>,
 }
 
 pub async fn task_build(
@@ -1364,7 +1368,7 @@ pub async fn task_build(
                pl.state AS "pipeline_state?", pl.round AS "pipeline_round?", pl.superseded_by,
                pl.commit_sha AS "commit_sha?", pl.project_id AS "project_id?",
                pr.id AS "pull_request_id?", pr.target_branch AS "target_branch?",
-               pr.source_url AS "source_url?", p.url AS "project_url?"
+               pr.source_url AS "source_url?", p.url AS "project_url?", b.submitted_at
         FROM koji_builds b
         LEFT JOIN pipelines pl ON pl.id = b.pipeline_id
         LEFT JOIN pull_requests pr ON pr.id = pl.pull_request_id
@@ -1597,6 +1601,8 @@ pub struct RequestRun {
     pub pipeline_state: String,
     pub commit_sha: String,
     pub pull_request_id: Option<i64>,
+    /// When Testing Farm accepted the request.
+    pub submitted_at: Option<DateTime<Utc>>,
 }
 
 pub async fn request_run(
@@ -1607,7 +1613,8 @@ pub async fn request_run(
         RequestRun,
         r#"
         SELECT r.id, r.pipeline_id, r.test_name, r.branch, r.variant, r.state, r.artifacts_url,
-               r.superseded, pl.state AS pipeline_state, pl.commit_sha, pl.pull_request_id
+               r.superseded, pl.state AS pipeline_state, pl.commit_sha, pl.pull_request_id,
+               r.submitted_at
         FROM test_runs r JOIN pipelines pl ON pl.id = r.pipeline_id
         WHERE r.request_id = $1
         FOR UPDATE OF r

@@ -21,10 +21,11 @@ pub enum JobKind {
     SetFlag,
     PostComment,
     LookupFact,
+    FetchElnPackages,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 9] = [
+    pub const ALL: [JobKind; 10] = [
         JobKind::SubmitScratchBuild,
         JobKind::CancelKojiTask,
         JobKind::PollKojiTask,
@@ -34,6 +35,7 @@ impl JobKind {
         JobKind::SetFlag,
         JobKind::PostComment,
         JobKind::LookupFact,
+        JobKind::FetchElnPackages,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +49,7 @@ impl JobKind {
             JobKind::SetFlag => "set-flag",
             JobKind::PostComment => "post-comment",
             JobKind::LookupFact => "lookup-fact",
+            JobKind::FetchElnPackages => "fetch-eln-packages",
         }
     }
 
@@ -63,7 +66,8 @@ impl JobKind {
                 "testing-farm"
             }
             JobKind::SetFlag | JobKind::PostComment => "distgit",
-            JobKind::LookupFact => "lookup",
+            // Reads, like the look-ups.
+            JobKind::LookupFact | JobKind::FetchElnPackages => "lookup",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! (offline data in `.sqlx/`).
 
 pub mod dashboard;
+pub mod eln;
 pub mod events;
 pub mod flows;
 pub mod gating;

@@ -98,7 +98,9 @@ pub async fn overdue_builds(
 }
 
 /// Delete jobs that finished (done or canceled) longer than `age` ago, and
-/// facts looked up longer than `age` ago. How many rows went.
+/// facts looked up longer than `age` ago, but the ELN package list and its
+/// last failure ([`crate::eln`]): an old list is still the best one there
+/// is. How many rows went.
 pub async fn clean_up(
     executor: impl PgExecutor<'_> + Copy,
     age: std::time::Duration,
@@ -113,8 +115,12 @@ pub async fn clean_up(
     .execute(executor)
     .await?;
     let facts = sqlx::query!(
-        "DELETE FROM facts WHERE checked_at < now() - make_interval(secs => $1)",
+        r#"
+        DELETE FROM facts WHERE checked_at < now() - make_interval(secs => $1)
+          AND key <> ALL($2::text[])
+        "#,
         age.as_secs_f64(),
+        &[crate::eln::LIST_KEY, crate::eln::FAILURE_KEY] as &[&str],
     )
     .execute(executor)
     .await?;

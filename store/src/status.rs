@@ -1,7 +1,8 @@
 //! What the status page at `/` shows: queue depths, the inbox's backlog,
-//! the outbox's backlog of Fedora CI messages, the circuit breakers, the
-//! pull requests' pipelines with their builds and tests, the updates' gating
-//! runs, the latest events with their decisions, and the dead jobs.
+//! the outbox's backlog of Fedora CI messages, the ELN package list, the
+//! circuit breakers, the pull requests' pipelines with their builds and
+//! tests, the updates' gating runs, the latest events with their decisions,
+//! and the dead jobs.
 //!
 //! The page refreshes itself every few seconds, so every list is bounded by
 //! a limit ([`Limits`]) and all of it is read in one short read-only
@@ -56,6 +57,8 @@ pub struct Snapshot {
     /// Events received in the last hour, by status.
     pub last_hour: Vec<StatusCount>,
     pub outbox: OutboxStatus,
+    /// The ELN package list: how many, when, from where, the last failure.
+    pub eln: crate::eln::ElnStatus,
     pub queues: Vec<QueueDepth>,
     pub breakers: Vec<BreakerState>,
     pub pipelines: Vec<PipelineStatus>,
@@ -74,6 +77,7 @@ pub async fn snapshot(pool: &PgPool, limits: &Limits) -> Result<Snapshot, sqlx::
     let inbox = inbox(&mut *tx).await?;
     let last_hour = events_last_hour(&mut *tx).await?;
     let outbox = outbox(&mut *tx).await?;
+    let eln = crate::eln::status(&mut *tx).await?;
     let queues = queue_depths(&mut *tx).await?;
     let breakers = breakers(&mut *tx, limits.breakers_recent).await?;
     let pipelines = pipelines(&mut tx, limits.pipelines, limits.max_pipelines).await?;
@@ -85,6 +89,7 @@ pub async fn snapshot(pool: &PgPool, limits: &Limits) -> Result<Snapshot, sqlx::
         inbox,
         last_hour,
         outbox,
+        eln,
         queues,
         breakers,
         pipelines,

@@ -21,6 +21,7 @@ const ENV_LIST_KEYS: &[&str] = &[
     "fedora_ci.enabled_tests",
     "fedora_ci.disabled_projects_for_eln",
     "fedora_ci.eln_packages",
+    "fedora_ci.eln_packages_urls",
     "gating.enabled_releases",
     "gating.tests",
 ];
@@ -302,11 +303,16 @@ pub struct FedoraCi {
     pub disabled_projects: Vec<String>,
     pub enabled_tests: Vec<String>,
     pub disabled_projects_for_eln: Vec<String>,
+    /// Source packages that are part of ELN whatever the fetched lists say.
     pub eln_packages: Vec<String>,
-    pub eln_packages_url: Option<String>,
     /// A Packit-style dashboard that reads our API; flags then link its job
     /// pages (`<dashboard_url>/jobs/koji/<id>`) instead of ours.
     pub dashboard_url: Option<String>,
+    /// The ELN package lists (plain text, one source package a line) fetched
+    /// on a schedule; empty: none is fetched, and only `eln_packages` counts.
+    pub eln_packages_urls: Vec<String>,
+    /// How often the lists are fetched again.
+    pub eln_packages_refresh_seconds: u64,
     pub tests: BTreeMap<String, TestRepo>,
 }
 
@@ -386,6 +392,11 @@ pub enum LogFormat {
     Text,
     Json,
 }
+
+/// What `fedora_ci.eln_packages_refresh_seconds` may be: fetching more often
+/// than the periodic pass runs gains nothing, and a list older than a month
+/// is not one to keep.
+const ELN_REFRESH_SECONDS: std::ops::RangeInclusive<u64> = 60..=2_592_000;
 
 /// The job queues, one per external service (see `store::jobs::JobKind::queue`).
 pub const JOB_QUEUES: &[&str] = &["koji", "testing-farm", "distgit", "lookup"];
@@ -492,6 +503,11 @@ disabled_projects = []
 enabled_tests = ["installability", "rpminspect", "rpmlint", "rmdepcheck", "license-validate", "custom"]
 disabled_projects_for_eln = []
 eln_packages = []
+eln_packages_urls = [
+    "https://tiny.distro.builders/view-all-source-package-name-list--view-eln.txt",
+    "https://tiny.distro.builders/view-all-source-package-name-list--view-eln-extras.txt",
+]
+eln_packages_refresh_seconds = 43200
 
 [fedora_ci.tests]
 
@@ -601,8 +617,22 @@ pub fn load_with_env(
 }
 
 impl Settings {
-    /// Fill in what other keys imply: secrets from files, the fedora-messaging file.
+    /// Fill in what other keys imply: secrets from files, the fedora-messaging
+    /// file; and tidy the lists that may have come from the environment.
     fn resolve(&mut self, config_dir: Option<&Path>) -> Result<(), ConfigError> {
+        let ci = &mut self.fedora_ci;
+        for list in [
+            &mut ci.enabled_projects,
+            &mut ci.disabled_projects,
+            &mut ci.enabled_tests,
+            &mut ci.disabled_projects_for_eln,
+            &mut ci.eln_packages,
+            &mut ci.eln_packages_urls,
+            &mut self.gating.enabled_releases,
+            &mut self.gating.tests,
+        ] {
+            tidy_list(list);
+        }
         if let Some(path) = self.bus.config_file.clone() {
             let path = relative_to(config_dir, &path);
             let fm = FedoraMessagingConfig::read(&path)?;
@@ -800,8 +830,26 @@ impl Settings {
             &self.fedora_ci.docs_url,
             &["http", "https"],
         )?;
-        if let Some(url) = &self.fedora_ci.eln_packages_url {
-            check_url("fedora_ci.eln_packages_url", url, &["http", "https"])?;
+        for name in &self.fedora_ci.eln_packages {
+            if !events::typed::is_pagure_name(name) {
+                return Err(ConfigError::key(
+                    "fedora_ci.eln_packages",
+                    format!("{name:?} is not a source package name"),
+                ));
+            }
+        }
+        for url in &self.fedora_ci.eln_packages_urls {
+            check_url("fedora_ci.eln_packages_urls", url, &["http", "https"])?;
+        }
+        if !ELN_REFRESH_SECONDS.contains(&self.fedora_ci.eln_packages_refresh_seconds) {
+            return Err(ConfigError::key(
+                "fedora_ci.eln_packages_refresh_seconds",
+                format!(
+                    "must be between {} (a minute) and {} (30 days)",
+                    ELN_REFRESH_SECONDS.start(),
+                    ELN_REFRESH_SECONDS.end()
+                ),
+            ));
         }
         if let Some(url) = &self.fedora_ci.dashboard_url {
             check_url("fedora_ci.dashboard_url", url, &["http", "https"])?;
@@ -880,6 +928,8 @@ impl Settings {
                 testing_farm_timeout: Duration::from_secs(j.testing_farm_timeout_seconds),
                 koji_timeout: Duration::from_secs(j.koji_timeout_seconds),
                 retention: Duration::from_secs(j.retention_days * 86_400),
+                eln_lists: self.fedora_ci.eln_packages_urls.clone(),
+                eln_refresh: Duration::from_secs(self.fedora_ci.eln_packages_refresh_seconds),
             },
         }
     }
@@ -917,6 +967,7 @@ impl Settings {
                 .collect(),
             disabled_projects_for_eln: ci.disabled_projects_for_eln.clone(),
             eln_packages: ci.eln_packages.iter().cloned().collect(),
+            eln_packages_urls: ci.eln_packages_urls.clone(),
             tests,
             bot_user: self.distgit.username.clone(),
         };
@@ -1387,6 +1438,20 @@ fn redact_secret<S: Serializer>(value: &Option<SecretString>, s: S) -> Result<S:
     }
 }
 
+/// A list as the environment gives it: entries split at commas keep the
+/// spaces around them, and an empty variable (the only way to say "none")
+/// is one empty entry.
+fn tidy_list(list: &mut Vec<String>) {
+    for entry in list.iter_mut() {
+        if entry.trim().len() != entry.len() {
+            *entry = entry.trim().to_owned();
+        }
+    }
+    if matches!(list.as_slice(), [only] if only.is_empty()) {
+        list.clear();
+    }
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -1480,6 +1545,21 @@ mod tests {
             ("FEDORA_CI__API__HEADER_TIMEOUT_SECONDS", "0"),
             ("FEDORA_CI__API__MAX_BODY_BYTES", "0"),
             ("FEDORA_CI__FEDORA_CI__DOCS_URL", "packit.dev/fedora-ci"),
+            (
+                "FEDORA_CI__FEDORA_CI__ELN_PACKAGES_URLS",
+                "ftp://tiny.distro.builders/eln.txt",
+            ),
+            (
+                "FEDORA_CI__FEDORA_CI__ELN_PACKAGES_URLS",
+                "https://tiny.distro.builders/eln.txt,,https://tiny.distro.builders/x.txt",
+            ),
+            ("FEDORA_CI__FEDORA_CI__ELN_PACKAGES_REFRESH_SECONDS", "0"),
+            ("FEDORA_CI__FEDORA_CI__ELN_PACKAGES_REFRESH_SECONDS", "soon"),
+            (
+                "FEDORA_CI__FEDORA_CI__ELN_PACKAGES_REFRESH_SECONDS",
+                "9999999999",
+            ),
+            ("FEDORA_CI__FEDORA_CI__ELN_PACKAGES", "bash,rm -rf"),
         ];
         for (var, value) in cases {
             let key = var
@@ -1493,6 +1573,130 @@ mod tests {
             );
             assert!(!message.contains('\n'), "one line: {message:?}");
         }
+    }
+
+    /// The ELN package lists and their refresh, every way a key can be given:
+    /// the defaults, a file (arrays inline, over several lines, and as the
+    /// Ansible template renders them), and the environment (over the file).
+    #[test]
+    fn eln_package_lists_come_every_documented_way() {
+        let tiny = "https://tiny.distro.builders/view-all-source-package-name-list--view-eln.txt";
+        let extras =
+            "https://tiny.distro.builders/view-all-source-package-name-list--view-eln-extras.txt";
+        let defaults = load_with_env(None, env(&[])).expect("defaults load");
+        assert_eq!(defaults.fedora_ci.eln_packages_urls, [tiny, extras]);
+        assert_eq!(defaults.fedora_ci.eln_packages_refresh_seconds, 43_200);
+        assert!(defaults.fedora_ci.eln_packages.is_empty());
+        assert_eq!(
+            checkers::policy::ELN_PACKAGE_LISTS,
+            [tiny, extras],
+            "the configuration's default is the policy's"
+        );
+        let runner = defaults.runner_config();
+        assert_eq!(runner.periodic.eln_lists, [tiny, extras]);
+        assert_eq!(
+            runner.periodic.eln_refresh,
+            std::time::Duration::from_secs(43_200)
+        );
+        assert_eq!(
+            defaults.handler_context().policy.eln_packages_urls,
+            [tiny, extras]
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text, urls) in [
+            (
+                "inline.toml",
+                "[fedora_ci]\neln_packages_urls = [\"https://example.org/eln.txt\"]\n\
+                 eln_packages_refresh_seconds = 3600\neln_packages = [\"bash\", \"glibc\"]\n",
+                vec!["https://example.org/eln.txt"],
+            ),
+            (
+                "lines.toml",
+                "[fedora_ci]\neln_packages_urls = [\n  \"https://example.org/eln.txt\",\n  \
+                 \"https://example.org/extras.txt\",\n]\neln_packages_refresh_seconds = 3600\n\
+                 eln_packages = [\n  \"bash\",\n  \"glibc\",\n]\n",
+                vec![
+                    "https://example.org/eln.txt",
+                    "https://example.org/extras.txt",
+                ],
+            ),
+            // config.toml.j2: `{{ list | to_json }}` and `{{ seconds | int }}`.
+            (
+                "ansible.toml",
+                "[fedora_ci]\neln_packages_urls = [\"https://example.org/eln.txt\", \
+                 \"https://example.org/extras.txt\"]\neln_packages_refresh_seconds = 3600\n\
+                 eln_packages = [\"bash\", \"glibc\"]\n",
+                vec![
+                    "https://example.org/eln.txt",
+                    "https://example.org/extras.txt",
+                ],
+            ),
+            (
+                "off.toml",
+                "[fedora_ci]\neln_packages_urls = []\neln_packages_refresh_seconds = 3600\n\
+                 eln_packages = [\"bash\", \"glibc\"]\n",
+                vec![],
+            ),
+        ] {
+            let file = write(&dir, name, text);
+            let settings = load_with_env(Some(&file), env(&[])).expect(name);
+            assert_eq!(settings.fedora_ci.eln_packages_urls, urls, "{name}");
+            assert_eq!(
+                settings.fedora_ci.eln_packages_refresh_seconds, 3600,
+                "{name}"
+            );
+            assert_eq!(settings.fedora_ci.eln_packages, ["bash", "glibc"], "{name}");
+        }
+
+        let file = write(&dir, "c.toml", "[fedora_ci]\neln_packages_urls = []\n");
+        for (value, urls) in [
+            (
+                "https://example.org/eln.txt, https://example.org/extras.txt",
+                vec![
+                    "https://example.org/eln.txt",
+                    "https://example.org/extras.txt",
+                ],
+            ),
+            (
+                "https://example.org/eln.txt",
+                vec!["https://example.org/eln.txt"],
+            ),
+            // An empty variable is the environment's empty list: fetching off.
+            ("", vec![]),
+        ] {
+            let settings = load_with_env(
+                Some(&file),
+                env(&[
+                    ("FEDORA_CI__FEDORA_CI__ELN_PACKAGES_URLS", value),
+                    ("FEDORA_CI__FEDORA_CI__ELN_PACKAGES_REFRESH_SECONDS", "600"),
+                    ("FEDORA_CI__FEDORA_CI__ELN_PACKAGES", "bash, python3"),
+                ]),
+            )
+            .expect(value);
+            assert_eq!(settings.fedora_ci.eln_packages_urls, urls, "{value:?}");
+            assert_eq!(settings.fedora_ci.eln_packages_refresh_seconds, 600);
+            assert_eq!(settings.fedora_ci.eln_packages, ["bash", "python3"]);
+        }
+        let off = load_with_env(
+            None,
+            env(&[
+                ("FEDORA_CI__FEDORA_CI__ELN_PACKAGES_URLS", ""),
+                ("FEDORA_CI__FEDORA_CI__ELN_PACKAGES", ""),
+            ]),
+        )
+        .expect("empty lists");
+        assert!(off.fedora_ci.eln_packages_urls.is_empty());
+        assert!(off.fedora_ci.eln_packages.is_empty());
+        assert!(off.handler_context().policy.eln_packages_urls.is_empty());
+
+        // The key that went away is refused by name, not ignored.
+        let old = write(
+            &dir,
+            "old.toml",
+            "[fedora_ci]\neln_packages_url = \"https://example.org/eln.txt\"\n",
+        );
+        assert!(error(Some(&old), &[]).contains("eln_packages_url"));
     }
 
     #[test]

@@ -98,6 +98,10 @@ async fn wait(
 
 fn record_metrics(report: &BatchReport, elapsed: Duration) {
     metrics::histogram!("fedora_ci_decide_batch_seconds").record(elapsed.as_secs_f64());
+    // Committed: each state change is counted once.
+    for observation in &report.observations {
+        crate::packit_metrics::observe(observation);
+    }
     for (topic, status) in &report.decided {
         let status = *status;
         let topic = metric_topic(topic);

@@ -8,6 +8,7 @@ mod ingest;
 mod jobs;
 mod operate;
 mod outbox;
+mod packit_metrics;
 mod replay;
 mod run;
 mod services;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clients::distgit::{DistGit, PagureClient};
+use clients::eln::PackageListClient;
 use clients::fas::{FasAuth, FasClient, Kerberos};
 use clients::http::Timeouts;
 use clients::koji::{self, KojiClient, KojiConfig};
@@ -56,6 +57,7 @@ pub fn from_settings(settings: &Settings) -> anyhow::Result<Services> {
         _ => FasAuth::None,
     };
     let fas = FasClient::new(&settings.fas.url, fas_auth, timeouts).context("fas.url")?;
+    let eln_lists = PackageListClient::new(timeouts).context("fedora_ci.eln_packages_urls")?;
     let (tf, dg, kj): (&dyn TestingFarm, &dyn DistGit, &dyn clients::koji::Koji) =
         (&testing_farm, &distgit, &koji);
     for (service, dry) in [
@@ -72,5 +74,6 @@ pub fn from_settings(settings: &Settings) -> anyhow::Result<Services> {
         testing_farm: Arc::new(testing_farm),
         distgit: Arc::new(distgit),
         fas: Arc::new(fas),
+        eln_lists: Arc::new(eln_lists),
     })
 }

@@ -125,14 +125,15 @@ pub fn metrics() -> anyhow::Result<PrometheusHandle> {
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
         300.0,
     ];
-    let handle = PrometheusBuilder::new()
+    let builder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)?
         .set_buckets_for_metric(
             Matcher::Full("fedora_ci_inbox_batch_size".into()),
             &[1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
-        )?
-        .install_recorder()?;
+        )?;
+    let handle = crate::packit_metrics::with_buckets(builder)?.install_recorder()?;
     metrics::gauge!("fedora_ci_build_info", "revision" => REVISION).set(1.0);
+    crate::packit_metrics::register();
     Ok(handle)
 }
 

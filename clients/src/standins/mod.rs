@@ -4,6 +4,7 @@
 //! records the calls it received.
 
 pub mod distgit;
+pub mod eln;
 pub mod fas;
 pub mod koji;
 pub mod testing_farm;

@@ -154,6 +154,20 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             }
         }
     }
+    if let Ok(eln) = store::eln::status(&state.pool).await {
+        match eln.list {
+            Some(list) => {
+                let age = (chrono::Utc::now() - list.fetched_at)
+                    .num_milliseconds()
+                    .max(0);
+                metrics::gauge!("fedora_ci_eln_packages").set(list.count as f64);
+                metrics::gauge!("fedora_ci_eln_packages_age_seconds").set(age as f64 / 1000.0);
+            }
+            // No list: no package gets ELN builds but the configured ones;
+            // an age of a list that does not exist would read as fresh.
+            None => metrics::gauge!("fedora_ci_eln_packages").set(0.0),
+        }
+    }
     state.metrics.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

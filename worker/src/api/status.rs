@@ -1,6 +1,7 @@
 //! The status page at `/`, for the people who run Fedora CI, in the spirit
 //! of Zuul's: the queues' depths and breakers, the inbox's backlog, the
-//! outbox of Fedora CI messages, the pull requests' pipelines with their
+//! outbox of Fedora CI messages, the ELN package list, the pull requests'
+//! pipelines with their
 //! builds and tests, the Bodhi updates' gating runs, the latest events with
 //! their decisions, and the dead jobs. Server-rendered HTML that refreshes itself
 //! every 5 s; no script, no external asset. Every value is escaped by maud,
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use store::dashboard::GatingTestRecord;
+use store::eln::ElnStatus;
 use store::status::{
     BreakerState, BuildStatus, DeadJob, Limits, OutboxStatus, PipelineStatus, RecentEvent,
     Snapshot, TestStatus, UpdateRunStatus,
@@ -118,6 +120,7 @@ pub fn render(snapshot: &Snapshot, limits: &Limits) -> Markup {
                 main {
                     (overview(snapshot))
                     (outbox(&snapshot.outbox, now))
+                    (eln_list(&snapshot.eln, now))
                     (queues(snapshot, now))
                     (breakers(&snapshot.breakers, limits, now))
                     (pipelines(&snapshot.pipelines, now))
@@ -465,6 +468,62 @@ fn outbox(outbox: &OutboxStatus, now: DateTime<Utc>) -> Markup {
     }
 }
 
+/// The ELN package list the rawhide pull requests' ELN builds go by: a
+/// list that is not there, or stale because fetching it fails, silently
+/// costs packages their ELN builds, so a failure newer than the list is
+/// shown in a warning tone.
+fn eln_list(eln: &ElnStatus, now: DateTime<Utc>) -> Markup {
+    html! {
+        section #eln {
+            h2 {
+                "ELN package list"
+                span.small {
+                    " (rawhide pull requests of these packages also get an ELN build, as do those of "
+                    span.mono { "fedora_ci.eln_packages" } ")"
+                }
+            }
+            @match &eln.list {
+                Some(list) => {
+                    div.tiles {
+                        div.tile {
+                            span.muted { "Packages" }
+                            b { (list.count) }
+                        }
+                        div.tile {
+                            span.muted { "Fetched" }
+                            b title=(absolute(list.fetched_at)) { (duration(now - list.fetched_at)) " ago" }
+                        }
+                    }
+                    table {
+                        thead { tr { th { "From" } th.n { "Packages" } } }
+                        tbody {
+                            @for source in &list.sources {
+                                tr {
+                                    td.mono.brk { (link(Some(&source.url), &source.url)) }
+                                    td.n { (source.count) }
+                                }
+                            }
+                        }
+                    }
+                }
+                None => p.muted {
+                    "Never fetched: only the packages of " span.mono { "fedora_ci.eln_packages" }
+                    " get ELN builds. The lists come from " span.mono { "fedora_ci.eln_packages_urls" } "."
+                },
+            }
+            @if let Some(failure) = eln.failing() {
+                p.eln-failure {
+                    span.badge.warn { "fetch failed" }
+                    " " span title=(absolute(failure.at)) { (duration(now - failure.at)) " ago" }
+                    @if eln.list.is_some() { ", so the list above is kept" }
+                    ": " span.mono.brk { (failure.url) }
+                }
+                pre { (truncate(&public_error(&failure.error), ERROR_CHARS)) }
+            }
+        }
+    }
+}
+
 /// The round of testing an update's pipeline is, from what started it.
 fn round(trigger: &str) -> &'static str {
     match trigger {
@@ -785,6 +844,7 @@ pub(super) fn duration(d: chrono::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use store::eln::{Failure, ListSource, ListSummary};
     use store::status::{EventDecision, Inbox, QueueDepth, StatusCount};
 
     const EVIL: &str = r#"<script>alert("x")</script>&"#;
@@ -813,6 +873,29 @@ mod tests {
                 last_error: Some(EVIL.into()),
                 attempts: Some(3),
                 last_published: Some(at(40)),
+            },
+            eln: ElnStatus {
+                list: Some(ListSummary {
+                    count: 3,
+                    fetched_at: at(-7_200),
+                    sources: vec![
+                        ListSource {
+                            url: "https://tiny.distro.builders/view-eln.txt".into(),
+                            count: 2,
+                        },
+                        ListSource {
+                            url: "ftp://mirror.example.org/view-eln-extras.txt".into(),
+                            count: 1,
+                        },
+                    ],
+                }),
+                last_failure: Some(Failure {
+                    at: at(40),
+                    url: "https://tiny.distro.builders/view-eln-extras.txt".into(),
+                    error: format!(
+                        "eln-package-list: GET https://tiny.distro.builders/x: 503 {EVIL}"
+                    ),
+                }),
             },
             queues: vec![QueueDepth {
                 queue: "testing-farm".into(),
@@ -1000,6 +1083,48 @@ mod tests {
         // The outbox's lag: written at 13, now is 100.
         assert!(page.contains("1 min 27 s"), "{page}");
         assert_eq!(round("bodhi-update"), "initial");
+    }
+
+    #[test]
+    fn the_page_shows_the_eln_list_and_a_failure_newer_than_it() {
+        let mut snapshot = snapshot();
+        let page = render(&snapshot, &Limits::default()).into_string();
+        let section = page
+            .split(r#"<section id="eln">"#)
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .expect("the ELN section");
+        assert!(section.contains("<b>3</b>"), "{section}");
+        assert!(
+            section.contains("2 h 1 min ago"),
+            "fetched at -7200, now is 100: {section}"
+        );
+        assert!(section.contains(r#"href="https://tiny.distro.builders/view-eln.txt""#));
+        assert!(
+            section.contains("ftp://mirror.example.org/view-eln-extras.txt")
+                && !section.contains(r#"href="ftp:"#),
+            "only http(s) URLs are links: {section}"
+        );
+        assert!(section.contains("fetch failed"), "{section}");
+        assert!(section.contains("badge warn"), "{section}");
+        assert!(section.contains("so the list above is kept"), "{section}");
+        assert!(!section.contains("<script"), "{section}");
+        assert!(section.contains("503"), "{section}");
+
+        // A failure older than the list is history, not news.
+        if let Some(failure) = snapshot.eln.last_failure.as_mut() {
+            failure.at = at(-8_000);
+        }
+        let page = render(&snapshot, &Limits::default()).into_string();
+        assert!(!page.contains("fetch failed"), "{page}");
+
+        snapshot.eln.list = None;
+        let page = render(&snapshot, &Limits::default()).into_string();
+        assert!(page.contains("Never fetched"), "{page}");
+        assert!(
+            page.contains("fetch failed"),
+            "with no list, any failure is news: {page}"
+        );
     }
 
     #[test]

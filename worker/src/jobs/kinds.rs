@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use clients::distgit::{DistGit, Flag, Written};
+use clients::eln::PackageLists;
 use clients::fas::Fas;
 use clients::koji::{self, Koji};
 use clients::testing_farm::{self, TestingFarm};
@@ -24,6 +25,7 @@ pub struct Services {
     pub testing_farm: Arc<dyn TestingFarm>,
     pub distgit: Arc<dyn DistGit>,
     pub fas: Arc<dyn Fas>,
+    pub eln_lists: Arc<dyn PackageLists>,
 }
 
 /// Why a job's attempt failed.
@@ -102,6 +104,7 @@ pub async fn execute(pool: &store::PgPool, services: &Services, job: &ClaimedJob
         JobKind::SetFlag => set_flag(pool, services, job).await,
         JobKind::PostComment => post_comment(services, job).await,
         JobKind::LookupFact => lookup_fact(pool, services, job).await,
+        JobKind::FetchElnPackages => fetch_eln_packages(pool, services, job).await,
     }
 }
 
@@ -154,6 +157,7 @@ async fn submit_scratch_build(
             )
             .await?;
             tx.commit().await?;
+            crate::packit_metrics::koji_build_queued();
             // Superseded while it was being submitted: stop it at once.
             if let Some(now) = store::flows::koji_build(pool, build_id).await?
                 && now.superseded
@@ -238,7 +242,14 @@ async fn submit_testing_farm(
     if run.superseded || run.state != "new" {
         return Ok(json!({"note": format!("not submitted: the run is {}", run.state)}));
     }
-    match services.testing_farm.submit(&run.payload).await? {
+    let submitted = services.testing_farm.submit(&run.payload).await;
+    // Packit counts a run queued at its first try, whatever Testing Farm says.
+    // A first attempt cut short by a shutdown is handed back as the first
+    // again, and counted when it does call.
+    if job.attempts == 1 && !matches!(submitted, Ok(testing_farm::Submitted::DryRun(_))) {
+        crate::packit_metrics::test_run_queued();
+    }
+    match submitted? {
         testing_farm::Submitted::Request { id } => {
             // The id first: a crash after this line never submits again.
             // A gating test's CI messages start from here: queued.
@@ -342,6 +353,18 @@ async fn set_flag(pool: &store::PgPool, services: &Services, job: &ClaimedJob) -
         )
         .await?;
     store::flows::flag_sent(pool, flag_id, flag.version).await?;
+    if matches!(written, Written::Done)
+        && flag.status == "pending"
+        && let Some(event_id) = job.event_id
+    {
+        // The flag is set: what is left is counting it, which must not
+        // make the job try again.
+        match store::events::initial_status_set(pool, event_id).await {
+            Ok(Some(seconds)) => crate::packit_metrics::first_initial_status(seconds),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, event_id, "cannot count the first initial status"),
+        }
+    }
     match written {
         Written::Done => Ok(json!({"sent_version": flag.version, "status": flag.status})),
         Written::DryRun(request) => Ok(dry_run(&request)),
@@ -407,6 +430,61 @@ async fn lookup_fact(pool: &store::PgPool, services: &Services, job: &ClaimedJob
     )
     .await?;
     Ok(json!({"value": value}))
+}
+
+/// Fetch every ELN package list and keep their union as the new list, or,
+/// when one of them fails, record the failure and keep the last good list:
+/// a list missing a part would end the ELN builds of that part's packages
+/// without anyone noticing. A failure is not retried here (the job is done,
+/// the periodic pass asks again in the next period), but a database error is.
+async fn fetch_eln_packages(
+    pool: &store::PgPool,
+    services: &Services,
+    job: &ClaimedJob,
+) -> Outcome {
+    let urls: Vec<String> = field(job, "urls")?
+        .as_array()
+        .map(|urls| {
+            urls.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if urls.is_empty() {
+        return Err(JobError::Permanent("the job names no list to fetch".into()));
+    }
+    let mut packages = std::collections::BTreeSet::new();
+    let mut sources = Vec::with_capacity(urls.len());
+    for url in &urls {
+        match services.eln_lists.fetch(url).await {
+            Ok(names) => {
+                sources.push(store::eln::ListSource {
+                    url: clients::eln::display_url(url),
+                    count: i64::try_from(names.len()).unwrap_or(i64::MAX),
+                });
+                packages.extend(names);
+            }
+            Err(error) => {
+                let failure = store::eln::Failure {
+                    at: chrono::Utc::now(),
+                    url: clients::eln::display_url(url),
+                    error: error.to_string(),
+                };
+                store::eln::store_failure(pool, &failure).await?;
+                metrics::counter!("fedora_ci_eln_packages_fetches_total", "outcome" => "failed")
+                    .increment(1);
+                tracing::warn!(url = %failure.url, error = %failure.error,
+                    "cannot fetch an ELN package list; the last good list stays");
+                return Ok(json!({"failed": {"url": failure.url, "error": failure.error}}));
+            }
+        }
+    }
+    let packages: Vec<String> = packages.into_iter().collect();
+    store::eln::store_list(pool, &packages, &sources, chrono::Utc::now()).await?;
+    metrics::counter!("fedora_ci_eln_packages_fetches_total", "outcome" => "ok").increment(1);
+    tracing::info!(packages = packages.len(), "fetched the ELN package lists");
+    Ok(json!({"packages": packages.len(), "sources": sources}))
 }
 
 /// What Koji knows of an official build: its task, the task's target, its

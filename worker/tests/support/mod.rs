@@ -117,6 +117,10 @@ routing_keys = ["#"]
 
 [api]
 listen = "127.0.0.1:{port}"
+
+[fedora_ci]
+# Nothing outside the machine is called: no ELN package list is fetched.
+eln_packages_urls = []
 "##
     )
 }

@@ -120,6 +120,11 @@ koji_poll_after_seconds = 2
 
 [gating]
 publish_retry_max_seconds = 2
+
+[fedora_ci]
+# No ELN package list is fetched (nothing outside the machine is called);
+# a test that wants one points FEDORA_CI__FEDORA_CI__ELN_PACKAGES_URLS at a stand-in.
+eln_packages_urls = []
 "##,
             db = self.db.url,
             amqp = self.amqp_url,
