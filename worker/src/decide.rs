@@ -108,8 +108,8 @@ fn record_metrics(report: &BatchReport, elapsed: Duration) {
         metrics::counter!("fedora_ci_events_decided_total", "outcome" => status, "topic" => topic)
             .increment(1);
         match status {
-            "processed" => metrics::counter!("events_processed").increment(1),
-            "skipped" => metrics::counter!("events_not_handled").increment(1),
+            "processed" => metrics::counter!("events_processed_total").increment(1),
+            "skipped" => metrics::counter!("events_not_handled_total").increment(1),
             _ => {}
         }
     }
