@@ -100,7 +100,11 @@ async fn every_family_shows_the_run() {
                 "fedora_ci_inbox_messages_total",
                 "outcome=\"recorded\"",
             ),
-            ("events processed (Packit's name)", "events_processed_total", ""),
+            (
+                "events processed (Packit's name)",
+                "events_processed_total",
+                "",
+            ),
         ];
         let mut missing = Vec::new();
         for (what, name, labels) in families {
