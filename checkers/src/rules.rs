@@ -324,15 +324,32 @@ pub fn project_enabled(policy: &Policy, project_url: &str) -> Result<(), Skip> {
     Ok(())
 }
 
+/// Whether Fedora CI runs for a project: in a namespace it runs in ([`namespace_supported`]),
+/// and enabled by the configuration ([`project_enabled`]).
+pub fn runs_on(policy: &Policy, project: &ProjectRef) -> Result<(), Skip> {
+    namespace_supported(&project.namespace)?;
+    project_enabled(policy, &project.url)
+}
+
+/// Whether Fedora CI runs in a dist-git namespace at all: package repositories (`rpms`) and
+/// test repositories (`tests`), as in Packit Service; pull requests of the others
+/// (`container`, `modules`, `flatpaks`, ...) get no pipeline.
+pub fn namespace_supported(namespace: &str) -> Result<(), Skip> {
+    match namespace {
+        "rpms" | "tests" => Ok(()),
+        namespace => Err(Skip::NamespaceNotSupported {
+            namespace: namespace.to_owned(),
+        }),
+    }
+}
+
 /// Which work a namespace gets: package repositories (`rpms`) everything; test repositories
 /// (`tests`) only their own tmt plans, as there is no package to build; nothing else.
 pub fn namespace_allows(namespace: &str, work: Work) -> Result<(), Skip> {
+    namespace_supported(namespace)?;
     match (namespace, work) {
-        ("rpms", _) | ("tests", Work::Test(TestName::Custom)) => Ok(()),
-        ("tests", work) => Err(Skip::OnlyCustomInTestsNamespace { work }),
-        (namespace, _) => Err(Skip::NamespaceNotSupported {
-            namespace: namespace.to_owned(),
-        }),
+        ("tests", Work::Test(TestName::Custom)) | ("rpms", _) => Ok(()),
+        (_, work) => Err(Skip::OnlyCustomInTestsNamespace { work }),
     }
 }
 

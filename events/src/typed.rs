@@ -481,6 +481,17 @@ pub fn short_topic(topic: &str) -> &str {
     topic
 }
 
+/// The environment a Fedora bus topic comes from: `prod` for
+/// `org.fedoraproject.prod.pagure.pull-request.new`, `stg` for `io.pagure.stg...`; `None` for
+/// our internal topics and topics without one.
+pub fn topic_environment(topic: &str) -> Option<&str> {
+    ["org.fedoraproject.", "org.centos.", "io.pagure."]
+        .into_iter()
+        .find_map(|prefix| topic.strip_prefix(prefix))
+        .and_then(|rest| rest.split_once('.'))
+        .map(|(environment, _)| environment)
+}
+
 /// Read an inbox row's topic and body as an [`Event`].
 pub fn parse(topic: &str, body: &Value) -> Result<Event, ParseError> {
     let internal = topic.starts_with(INTERNAL_PREFIX);

@@ -49,7 +49,7 @@ pub(crate) async fn handle(
             return Ok(());
         }
     };
-    let enabled = rules::project_enabled(&ctx.policy, &project.url);
+    let enabled = rules::runs_on(&ctx.policy, &project);
     let reply = Reply {
         comment_id: comment.id,
         project_url: &project.url,

@@ -60,6 +60,22 @@ pub async fn handle_in_batch(
     hints: &BatchHints,
 ) -> Result<Decided, sqlx::Error> {
     let mut d = common::Decisions::new(row.id);
+    // Production and staging share no broker, but a replayed file or a misbound queue can
+    // bring the other environment's messages: they are recorded and decided by nobody here.
+    if let Some(environment) = typed::topic_environment(row.topic)
+        && environment != ctx.policy.deployment
+    {
+        d.skipped(
+            "route",
+            None,
+            format!(
+                "a message of the {environment} environment: this deployment \
+                 (fedora_ci.deployment = {}) decides only its own topics",
+                ctx.policy.deployment
+            ),
+        );
+        return Ok(d.finish());
+    }
     let Some(body) = row.body else {
         d.failed("inbox", "the event has no body to read");
         return Ok(d.finish());

@@ -70,7 +70,7 @@ pub(crate) async fn handle(
         );
         return Ok(());
     }
-    if let Err(skip) = rules::project_enabled(&ctx.policy, &project.url) {
+    if let Err(skip) = rules::runs_on(&ctx.policy, &project) {
         d.skipped(HANDLER, subject, skip.to_string());
         return Ok(());
     }
@@ -322,7 +322,7 @@ async fn record(
     };
     // A pipeline only for a project Fedora CI runs on.
     let pipeline_trigger =
-        pipeline_trigger.filter(|_| rules::project_enabled(&ctx.policy, &project.url).is_ok());
+        pipeline_trigger.filter(|_| rules::runs_on(&ctx.policy, &project).is_ok());
     let (row, pipeline) = flows::upsert_pull_request(
         &mut *conn,
         &PullRequestUpdate {
