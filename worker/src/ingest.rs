@@ -83,15 +83,11 @@ pub fn from_delivery(raw: RawMessage<'_>, max_body_bytes: usize) -> NewEvent {
         ),
     };
     let checked = events::check_body(&raw.body, raw.content_encoding, max_body_bytes);
-    let mut dead_reason = match (&checked, &headers) {
-        (Err(bad), _) => Some(bad.to_string()),
-        (Ok(_), _) if header_problem.is_some() => header_problem,
-        (Ok(_), None) => Some(
-            "no AMQP headers: every Fedora Messaging publisher sets fedora_messaging_severity \
-             and sent-at, so this did not come from one"
-                .to_owned(),
-        ),
-        (Ok(_), Some(_)) => None,
+    // A message without AMQP headers is still one: fedora-messaging's consumer accepts it (and
+    // logs an error), and its body and topic are all a decision reads.
+    let mut dead_reason = match &checked {
+        Err(bad) => Some(bad.to_string()),
+        Ok(_) => header_problem,
     };
     // Where the object's text lies in the body (surrounding whitespace excluded).
     let accepted = checked.as_ref().ok().map(|text| {
