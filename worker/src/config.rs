@@ -5,7 +5,7 @@
 //! `bus.config_file` names such a file, read as it is. Secrets can come from
 //! `*_file` keys; they are held in [`SecretString`] and never printed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -593,24 +593,53 @@ pub fn load_with_env(
         }
         builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
     }
-    let mut environment = config::Environment::with_prefix(ENV_PREFIX)
-        .prefix_separator("__")
-        .separator("__")
-        .try_parsing(true)
-        .list_separator(",");
-    for key in ENV_LIST_KEYS {
-        environment = environment.with_list_parse_key(key);
-    }
-    if let Some(env) = env {
-        environment = environment.source(Some(env.into_iter().collect()));
-    }
+    let environment = || {
+        let mut environment = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",");
+        for key in ENV_LIST_KEYS {
+            environment = environment.with_list_parse_key(key);
+        }
+        if let Some(env) = &env {
+            environment = environment.source(Some(env.clone().into_iter().collect()));
+        }
+        environment
+    };
     let merged = builder
-        .add_source(environment)
+        .add_source(environment())
         .build()
         .map_err(|e| ConfigError(e.to_string()))?;
     let mut settings: Settings = merged
         .try_deserialize()
         .map_err(|e| ConfigError(e.to_string()))?;
+    // The built-in queue and exchange are defaults, not a base to add to: queues or exchanges
+    // the operator names (in the file or the environment) replace them. Maps merge key by key,
+    // so the built-in ones are dropped here; one the operator names again keeps the built-in
+    // values of the fields it does not set.
+    let mut own = config::Config::builder();
+    if let Some(file) = file {
+        own = own.add_source(config::File::from(file).format(config::FileFormat::Toml));
+    }
+    let own = own
+        .add_source(environment())
+        .build()
+        .map_err(|e| ConfigError(e.to_string()))?;
+    let named = |key: &str| -> Option<BTreeSet<String>> {
+        own.get_table(key)
+            .ok()
+            .map(|table| table.into_keys().collect())
+    };
+    if let Some(names) = named("bus.queues") {
+        settings.bus.queues.retain(|name, _| names.contains(name));
+    }
+    if let Some(names) = named("bus.exchanges") {
+        settings
+            .bus
+            .exchanges
+            .retain(|name, _| names.contains(name));
+    }
     settings.resolve(file.and_then(Path::parent))?;
     settings.validate()?;
     Ok(settings)
@@ -1798,6 +1827,75 @@ mod tests {
             );
             assert!(!message.contains('\n'), "one line: {message:?}");
         }
+    }
+
+    #[test]
+    fn own_queues_and_exchanges_replace_the_built_in_ones_every_way() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names = |settings: &Settings| {
+            (
+                settings.bus.queues.keys().cloned().collect::<Vec<_>>(),
+                settings.bus.exchanges.keys().cloned().collect::<Vec<_>>(),
+            )
+        };
+        // In the service's own file, as a fedora-messaging consumer names its queue.
+        let own = write(
+            &dir,
+            "own.toml",
+            "[bus.exchanges.\"zmq.topic\"]\ntype = \"topic\"\n\
+             [bus.queues.fedora-ci-worker-stg]\nauto_delete = false\n\
+             [[bus.bindings]]\nqueue = \"fedora-ci-worker-stg\"\nexchange = \"zmq.topic\"\n\
+             routing_keys = [\"org.fedoraproject.stg.buildsys.tag\"]\n",
+        );
+        let settings = load_with_env(Some(&own), env(&[])).expect("an own queue loads");
+        assert_eq!(
+            names(&settings),
+            (
+                vec!["fedora-ci-worker-stg".to_owned()],
+                vec!["zmq.topic".to_owned()]
+            )
+        );
+        assert!(settings.bus.queues["fedora-ci-worker-stg"].durable);
+
+        // From the environment, with the binding in the file.
+        let binding = write(
+            &dir,
+            "binding.toml",
+            "[[bus.bindings]]\nqueue = \"mine\"\nexchange = \"amq.topic\"\n\
+             routing_keys = [\"#\"]\n",
+        );
+        let settings = load_with_env(
+            Some(&binding),
+            env(&[("FEDORA_CI__BUS__QUEUES__MINE__DURABLE", "false")]),
+        )
+        .expect("a queue from the environment loads");
+        assert_eq!(names(&settings).0, ["mine"]);
+        assert!(!settings.bus.queues["mine"].durable);
+        assert_eq!(
+            names(&settings).1,
+            ["amq.topic"],
+            "no exchange named: the built-in one"
+        );
+
+        // The built-in queue named again keeps its other built-in values.
+        let again = write(
+            &dir,
+            "again.toml",
+            "[bus.queues.fedora-ci-worker.arguments]\n\"x-queue-type\" = \"quorum\"\n",
+        );
+        let settings = load_with_env(Some(&again), env(&[])).expect("loads");
+        let queue = &settings.bus.queues["fedora-ci-worker"];
+        assert!(queue.durable);
+        assert_eq!(
+            queue.arguments.get("x-queue-type").and_then(|v| v.as_str()),
+            Some("quorum")
+        );
+        assert_eq!(names(&settings).0, ["fedora-ci-worker"]);
+
+        // An own queue without a binding for it: refused, naming the key.
+        let unbound = write(&dir, "unbound.toml", "[bus.queues.lonely]\n");
+        let message = error(Some(&unbound), &[]);
+        assert!(message.contains("bus.bindings"), "{message}");
     }
 
     #[test]
