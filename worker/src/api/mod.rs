@@ -99,7 +99,21 @@ pub fn router(state: AppState) -> axum::Router {
         .fallback(not_found);
     limits::apply(router, state.limits)
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Outermost, so that every answer carries it, refusals and unknown paths included:
+        // the Packit dashboard is a page of another origin that reads this API, and Packit
+        // Service allows every origin the same way (`CORS(app)` with flask-cors' defaults).
+        // Nothing here rides on cookies, so no credentials are allowed.
+        .layer(cors())
         .with_state(state)
+}
+
+/// Any origin may read the API, with any method and request header.
+fn cors() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{Any, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers(Any)
 }
 
 /// What every error answer says.
