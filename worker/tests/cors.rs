@@ -11,6 +11,9 @@ use support::stack::Stack;
 
 const ORIGIN: &str = "https://dashboard.packit.dev";
 
+/// What is asked, how (method, path, body), and the status it is answered with.
+type Case = (&'static str, Method, String, Option<Vec<u8>>, StatusCode);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_answer_allows_the_dashboards_origin() {
     tokio::time::timeout(Duration::from_secs(120), async {
@@ -23,7 +26,7 @@ async fn every_answer_allows_the_dashboards_origin() {
             .pool_max_idle_per_host(0)
             .build()
             .expect("a client");
-        let cases: Vec<(&str, Method, String, Option<Vec<u8>>, StatusCode)> = vec![
+        let cases: Vec<Case> = vec![
             // Packit's lists answer 206, and so do ours.
             (
                 "a list",
