@@ -10,7 +10,8 @@ use checkers::rules::Fact;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use support::{
-    comment_message, decide, fact, flags, kinds, koji_accepted, koji_message, pr_message,
+    comment_message, decide, fact, flags, in_namespace, kinds, koji_accepted, koji_message,
+    pr_message,
 };
 
 const A: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
@@ -78,22 +79,6 @@ fn reason(outcome: &Value) -> String {
 /// A message of the real pull request, moved to another branch.
 fn on_branch(mut message: Value, branch: &str) -> Value {
     message["body"]["pullrequest"]["branch"] = json!(branch);
-    message
-}
-
-/// A message of the real pull request, as if its repository were `tests/optee_os`.
-fn in_tests_namespace(mut message: Value) -> Value {
-    let pr = &mut message["body"]["pullrequest"];
-    for (repo, path) in [
-        ("project", "tests/optee_os"),
-        ("repo_from", "fork/zbyszek/tests/optee_os"),
-    ] {
-        pr[repo]["namespace"] = json!("tests");
-        pr[repo]["url_path"] = json!(path);
-        pr[repo]["full_url"] = json!(format!("https://src.fedoraproject.org/{path}"));
-    }
-    pr["project"]["fullname"] = json!("tests/optee_os");
-    pr["repo_from"]["fullname"] = json!("forks/zbyszek/tests/optee_os");
     message
 }
 
@@ -452,7 +437,10 @@ async fn test_repositories_are_tested_on_rawhide_whatever_their_branch() {
     let opened = decide(
         &pool,
         &ctx,
-        &in_tests_namespace(on_branch(pr_message("new", A, 1_729_687_175), "f41")),
+        &in_namespace(
+            on_branch(pr_message("new", A, 1_729_687_175), "f41"),
+            "tests",
+        ),
     )
     .await;
     let outcome = support::outcome(&pool, opened).await;

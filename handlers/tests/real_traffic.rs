@@ -7,25 +7,9 @@ mod support;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use support::{comment_message, decide, kinds, pr_message};
+use support::{comment_message, decide, in_namespace, kinds, pr_message};
 
 const HEAD: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
-
-/// The real pull request, as if its repository were in another namespace.
-fn in_namespace(mut message: Value, namespace: &str) -> Value {
-    let pr = &mut message["body"]["pullrequest"];
-    for (repo, path) in [
-        ("project", format!("{namespace}/optee_os")),
-        ("repo_from", format!("fork/zbyszek/{namespace}/optee_os")),
-    ] {
-        pr[repo]["namespace"] = json!(namespace);
-        pr[repo]["full_url"] = json!(format!("https://src.fedoraproject.org/{path}"));
-        pr[repo]["url_path"] = json!(path);
-    }
-    pr["project"]["fullname"] = json!(format!("{namespace}/optee_os"));
-    pr["repo_from"]["fullname"] = json!(format!("forks/zbyszek/{namespace}/optee_os"));
-    message
-}
 
 async fn pipelines(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM pipelines")

@@ -365,7 +365,7 @@ async fn check_pages(
     assert_eq!(
         build_row[0][..3],
         [
-            "build rawhide".to_owned(),
+            "scratch build rawhide".to_owned(),
             "success CLOSED".to_owned(),
             format!("Koji task {task}")
         ]

@@ -260,3 +260,19 @@ pub async fn flags(pool: &PgPool) -> Vec<(String, String, String)> {
         .await
         .expect("flags")
 }
+
+/// The real pull request, as if its repository were in another namespace.
+pub fn in_namespace(mut message: Value, namespace: &str) -> Value {
+    let pr = &mut message["body"]["pullrequest"];
+    for (repo, path) in [
+        ("project", format!("{namespace}/optee_os")),
+        ("repo_from", format!("fork/zbyszek/{namespace}/optee_os")),
+    ] {
+        pr[repo]["namespace"] = json!(namespace);
+        pr[repo]["full_url"] = json!(format!("https://src.fedoraproject.org/{path}"));
+        pr[repo]["url_path"] = json!(path);
+    }
+    pr["project"]["fullname"] = json!(format!("{namespace}/optee_os"));
+    pr["repo_from"]["fullname"] = json!(format!("forks/zbyszek/{namespace}/optee_os"));
+    message
+}

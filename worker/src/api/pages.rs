@@ -18,12 +18,12 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use store::pages::{BuildPage, CiMessage, FlagRecord, PipelineDecision, PipelinePage, TestPage};
-use store::status::{BuildStatus, TestStatus};
+use store::status::TestStatus;
 
 use super::AppState;
 use super::status::{
-    CSS, absolute, duration, html_response, link, path_segment, short, short_topic, tone, took,
-    truncate,
+    CSS, absolute, build_row, duration, html_response, link, path_segment, short, short_topic,
+    tone, took, truncate,
 };
 use crate::jobs::public::public_error;
 
@@ -360,32 +360,6 @@ fn pipeline_tone(state: &str) -> &'static str {
     match state {
         "active" => "ok",
         _ => "",
-    }
-}
-
-fn build_row(build: &BuildStatus, now: DateTime<Utc>) -> Markup {
-    html! {
-        tr.build {
-            td {
-                a href=(format!("/koji-builds/{}", build.id)) {
-                    "build " span.mono { (build.target) }
-                    @if build.variant != "default" { " (" (build.variant) ")" }
-                }
-                @if build.superseded { " " span.badge { "superseded" } }
-            }
-            td {
-                span.badge.(tone(&build.status)) { (build.status) }
-                @if let Some(state) = &build.koji_state { " " span.small.muted { (state) } }
-            }
-            td {
-                @match (build.task_id, build.web_url.as_deref()) {
-                    (Some(task), url) => (link(url, &format!("Koji task {task}"))),
-                    (None, _) => span.muted { "not submitted" },
-                }
-            }
-            td.nw { (took(build.created_at, build.started_at, build.finished_at, now)) }
-            td { @if let Some(error) = &build.error_message { (public_error(error)) } }
-        }
     }
 }
 
@@ -763,6 +737,7 @@ fn ci_messages(messages: &[CiMessage], now: DateTime<Utc>) -> Markup {
 mod tests {
     use super::*;
     use store::pages::{BuildDetail, PipelineDetail, TestDetail};
+    use store::status::BuildStatus;
 
     const EVIL: &str = r#"<script>alert("x")</script>&"#;
 

@@ -374,7 +374,8 @@ fn pipelines(pipelines: &[PipelineStatus], now: DateTime<Utc>) -> Markup {
     }
 }
 
-fn build_row(build: &BuildStatus, now: DateTime<Utc>) -> Markup {
+/// One scratch build as a table row, linking its page; the pipeline page shows the same rows.
+pub(super) fn build_row(build: &BuildStatus, now: DateTime<Utc>) -> Markup {
     html! {
         tr.build {
             td {
