@@ -329,12 +329,10 @@ pub struct KojiTag {
 /// ids, task ids and NVRs, with the rest under `update`. Both are read here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodhiUpdateReady {
-    /// The update's alias, e.g. `FEDORA-2021-53a7dfa185`.
+    /// The update's alias, e.g. `FEDORA-2021-53a7dfa185`: the same in every
+    /// shape and every announcement of the update (`artifact.id` is not: the
+    /// first shape gives the bare alias, later ones `<alias>-<hash of the builds>`).
     pub update: String,
-    /// The build group's id: Bodhi's `artifact.id` names the update and the
-    /// exact set of builds (`<alias>-<hash>`); the third shape has none, and
-    /// then it is the alias and the sorted NVRs.
-    pub group: String,
     /// The release as Bodhi names it (`f34`, `F43`, `EPEL-9`, `ELN`), if given.
     pub release: Option<String>,
     pub builds: Vec<UpdateBuild>,
@@ -435,6 +433,13 @@ pub enum Event {
     CancelPipeline {
         pipeline_id: i64,
     },
+    /// A message of pagure.io (`io.pagure.*`), the forge of upstream projects: it shares
+    /// Pagure's message shapes with dist-git but none of its projects. `project` as the
+    /// message names it; `topic` without its prefix.
+    PagureIo {
+        topic: String,
+        project: Option<String>,
+    },
     /// A topic no flow handles; `topic` without its environment prefix.
     Unhandled {
         topic: String,
@@ -460,6 +465,7 @@ impl Event {
             Event::JobDead { .. } => "job-dead",
             Event::TimedOut { .. } => "timed-out",
             Event::CancelPipeline { .. } => "cancel-pipeline",
+            Event::PagureIo { .. } => "pagure-io",
             Event::Unhandled { .. } => "unhandled",
         }
     }
@@ -492,6 +498,34 @@ pub fn topic_environment(topic: &str) -> Option<&str> {
         .map(|(environment, _)| environment)
 }
 
+/// Whether a topic is pagure.io's own (`io.pagure.<env>.pagure...`): the forge of
+/// upstream projects, which shares Pagure's message shapes with dist-git but none of
+/// its projects.
+pub fn is_pagure_io(topic: &str) -> bool {
+    topic.starts_with("io.pagure.")
+}
+
+/// The project a Pagure message is about, as the message names it (`fullname`,
+/// else `namespace/name`, else `name`), from its pull request, issue, repository
+/// or project; `None` when it names none.
+pub fn pagure_project_name(body: &Value) -> Option<String> {
+    let candidates = [
+        body.pointer("/pullrequest/project"),
+        body.pointer("/issue/project"),
+        body.get("project"),
+        body.get("repo"),
+    ];
+    candidates.into_iter().flatten().find_map(|project| {
+        let project = project.as_object()?;
+        let name = |key: &str| text(project, key).filter(|s| !s.trim().is_empty());
+        name("fullname").or_else(|| match (name("namespace"), name("name")) {
+            (Some(namespace), Some(repo)) => Some(format!("{namespace}/{repo}")),
+            (None, Some(repo)) => Some(repo),
+            _ => None,
+        })
+    })
+}
+
 /// Read an inbox row's topic and body as an [`Event`].
 pub fn parse(topic: &str, body: &Value) -> Result<Event, ParseError> {
     let internal = topic.starts_with(INTERNAL_PREFIX);
@@ -500,6 +534,13 @@ pub fn parse(topic: &str, body: &Value) -> Result<Event, ParseError> {
         topic: short.to_owned(),
         problem,
     };
+    if is_pagure_io(topic) {
+        // Read as dist-git messages, they would name projects that do not exist there.
+        return Ok(Event::PagureIo {
+            topic: short.to_owned(),
+            project: pagure_project_name(body),
+        });
+    }
     let Some(body) = body.as_object() else {
         return Err(fail("the body is not a JSON object".into()));
     };
@@ -906,6 +947,7 @@ fn bodhi<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Event, P
         };
         let nvr = text(build, "nvr")
             .ok_or_else(|| (reader.fail)(format!("artifact.builds[{i}].nvr is missing")))?;
+        let nvr = build_nvr(&nvr).to_owned();
         let component = text(build, "component").unwrap_or_else(|| nvr_name(&nvr).to_owned());
         builds.push(UpdateBuild {
             build_id: int(build, "id"),
@@ -927,11 +969,6 @@ fn bodhi<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Event, P
         })
         .or_else(|| text(artifact, "id"))
         .ok_or_else(|| (reader.fail)("neither update.alias nor artifact.id is given".into()))?;
-    let group = text(artifact, "id").unwrap_or_else(|| {
-        let mut nvrs: Vec<&str> = builds.iter().map(|b| b.nvr.as_str()).collect();
-        nvrs.sort_unstable();
-        format!("{alias}:{}", nvrs.join(","))
-    });
     let release = text(artifact, "release").or_else(|| {
         update
             .and_then(|u| u.get("release"))
@@ -943,7 +980,6 @@ fn bodhi<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Event, P
             .filter(|r| r.contains("/updates/"))
             .or_else(|| Some(format!("https://bodhi.fedoraproject.org/updates/{alias}"))),
         update: alias,
-        group,
         release,
         builds,
         retrigger: reader
@@ -953,6 +989,24 @@ fn bodhi<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Event, P
             .unwrap_or(false),
         agent: text(reader.body, "agent"),
     }))
+}
+
+/// The architectures Koji names RPMs with.
+const RPM_ARCHES: &[&str] = &[
+    "src", "noarch", "x86_64", "aarch64", "ppc64le", "s390x", "i686", "i386", "armv7hl", "ppc64",
+];
+
+/// A build's NVR as Koji names the build. Bodhi's first message shapes give
+/// some builds with an RPM's architecture after it (`libselinux-2.8-6.fc29.x86_64`):
+/// the build is `libselinux-2.8-6.fc29` all the same, and is tested once.
+pub fn build_nvr(nvr: &str) -> &str {
+    match nvr.rsplit_once('.') {
+        // Only when a name, a version and a release are left before it.
+        Some((build, arch)) if RPM_ARCHES.contains(&arch) && build.matches('-').count() >= 2 => {
+            build
+        }
+        _ => nvr,
+    }
 }
 
 /// The name part of a name-version-release.

@@ -37,11 +37,13 @@ fn every_real_message_has_the_kind_its_topic_says() {
             "koji-task",
         ),
         ("buildsys.task.state.change-open-scratch.json", "koji-task"),
+        ("io.pagure.pull-request.new.json", "pagure-io"),
         (
             "legacy-fedmsg-buildsys.build.state.change-complete.json",
             "koji-build",
         ),
         ("legacy-fedmsg-git.receive.json", "push"),
+        ("legacy-fedmsg-io.pagure.pull-request.new.json", "pagure-io"),
         ("pagure.git.receive-branch.json", "push"),
         ("pagure.git.receive-pr.json", "push"),
         (

@@ -145,6 +145,9 @@ pub struct Decided {
     /// State changes of builds and test runs, counted once the decisions
     /// are committed.
     pub observations: Vec<crate::Observation>,
+    /// What this event caused on an earlier pass (it waited for a fact, or an operator had it
+    /// decided again), when this pass found that work already there and did nothing new.
+    pub earlier: Vec<String>,
 }
 
 impl Decided {
@@ -165,6 +168,11 @@ impl Decided {
         } else if !of(Outcome::Acted).is_empty() || !of(Outcome::Waiting).is_empty() {
             let mut reasons = of(Outcome::Acted);
             reasons.extend(of(Outcome::Waiting));
+            ("processed", reasons)
+        } else if !self.earlier.is_empty() {
+            // The event started that work: finding it there again changes nothing of that.
+            let mut reasons = self.earlier.clone();
+            reasons.extend(of(Outcome::Skipped));
             ("processed", reasons)
         } else {
             ("skipped", of(Outcome::Skipped))
@@ -188,6 +196,9 @@ pub(crate) struct Decisions {
     decisions: Vec<Decision>,
     woken: Vec<i64>,
     observations: Vec<crate::Observation>,
+    /// Some work this event would start was found already there.
+    found_existing: bool,
+    earlier: Vec<String>,
 }
 
 impl Decisions {
@@ -197,6 +208,8 @@ impl Decisions {
             decisions: Vec::new(),
             woken: Vec::new(),
             observations: Vec::new(),
+            found_existing: false,
+            earlier: Vec::new(),
         }
     }
 
@@ -252,6 +265,41 @@ impl Decisions {
         );
     }
 
+    /// The work this decision would start is already there: decided by this event on an
+    /// earlier pass, or by another event.
+    pub fn already_decided(
+        &mut self,
+        handler: &'static str,
+        subject: Option<String>,
+        reason: impl Into<String>,
+        pipeline_id: i64,
+    ) {
+        self.found_existing = true;
+        self.skipped_in(handler, subject, reason, pipeline_id);
+    }
+
+    /// When this pass only found work already there, what this event caused on its earlier
+    /// passes, so that its status keeps saying so (and is not `skipped`).
+    pub async fn recall_earlier_passes(
+        &mut self,
+        conn: &mut PgConnection,
+    ) -> Result<(), sqlx::Error> {
+        let new_effect = self.decisions.iter().any(|d| d.outcome != Outcome::Skipped);
+        if !self.found_existing || new_effect {
+            return Ok(());
+        }
+        self.earlier = flows::decisions_of_event(&mut *conn, self.event_id)
+            .await?
+            .into_iter()
+            .filter(|d| d.outcome == Outcome::Acted.as_str())
+            .map(|d| match d.subject {
+                Some(subject) => format!("{subject}: {} (on an earlier pass)", d.reason),
+                None => format!("{} (on an earlier pass)", d.reason),
+            })
+            .collect();
+        Ok(())
+    }
+
     pub fn waiting(
         &mut self,
         handler: &'static str,
@@ -281,6 +329,7 @@ impl Decisions {
             decisions: self.decisions,
             woken: self.woken,
             observations: self.observations,
+            earlier: self.earlier,
         }
     }
 }

@@ -251,7 +251,9 @@ async fn decide_build(
         build.target.as_deref(),
     );
     let label = release_label(tested);
-    let key = format!("bodhi:{}:{nvr}:{round}", update.group);
+    // By the update's alias, which every announcement of it gives alike: Bodhi announces an
+    // update again (on an edit, in older and newer shapes) and each build is tested once a round.
+    let key = format!("bodhi:{}:{nvr}:{round}", update.update);
     let (pipeline_id, _) = store::gating::get_or_create_update_pipeline(
         &mut *conn,
         &UpdatePipeline {
@@ -366,7 +368,7 @@ async fn decide_build(
                 Some(pipeline_id),
             );
         } else {
-            d.skipped_in(
+            d.already_decided(
                 HANDLER,
                 subject,
                 "already decided: this round's run exists",

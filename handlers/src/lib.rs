@@ -133,9 +133,23 @@ pub async fn handle_in_batch(
         Event::CancelPipeline { pipeline_id } => {
             ending::cancel_pipeline(conn, ctx, &mut d, *pipeline_id).await?;
         }
+        Event::PagureIo { topic, project } => {
+            let of = project
+                .as_deref()
+                .map_or_else(String::new, |p| format!(" about its project {p}"));
+            d.skipped(
+                "route",
+                None,
+                format!(
+                    "a message of pagure.io{of} ({topic}): Fedora CI runs on dist-git projects \
+                     only"
+                ),
+            );
+        }
         Event::Unhandled { topic } => {
             d.skipped("route", None, format!("no Fedora CI flow handles {topic}"))
         }
     }
+    d.recall_earlier_passes(conn).await?;
     Ok(d.finish())
 }

@@ -413,7 +413,7 @@ pub(crate) async fn request_build(
     )
     .await?;
     if created.is_none() {
-        d.skipped_in(
+        d.already_decided(
             HANDLER,
             subject,
             "already decided: the build exists".to_string(),

@@ -160,7 +160,7 @@ pub(crate) async fn start_tests(
                 Some(pipeline.id),
             );
         } else {
-            d.skipped_in(
+            d.already_decided(
                 HANDLER,
                 subject,
                 "already decided: the run exists",

@@ -43,6 +43,12 @@ const CASES: &[(&str, &str, &str)] = &[
         "skipped",
         "not a build this service submitted",
     ),
+    // pagure.io's own bus: upstream projects, never dist-git ones.
+    (
+        "io.pagure.pull-request.new.json",
+        "skipped",
+        "a message of pagure.io about its project fedora-docs/quick-docs",
+    ),
     (
         "legacy-fedmsg-buildsys.build.state.change-complete.json",
         "processed",
@@ -52,6 +58,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "legacy-fedmsg-git.receive.json",
         "skipped",
         "a push starts no CI",
+    ),
+    (
+        "legacy-fedmsg-io.pagure.pull-request.new.json",
+        "skipped",
+        "a message of pagure.io about its project pungi-fedora",
     ),
     (
         "pagure.git.receive-branch.json",

@@ -364,6 +364,85 @@ async fn a_duplicate_announcement_decides_nothing_and_a_retrigger_a_new_round() 
     pool.close().await;
 }
 
+/// The real message in the shape of Bodhi's first schemas (`UpdateReadyForTestingV1`, as
+/// bodhi-messages' own tests give it): `artifact.id` is the bare alias and each build's NVR
+/// carries an RPM architecture. `with_update` adds the `update` object of the second schema.
+fn first_schema(with_update: bool) -> Value {
+    let mut message = bodhi();
+    let body = &mut message["body"];
+    body["artifact"]["id"] = json!("FEDORA-2021-53a7dfa185");
+    body["artifact"]["builds"][0]["nvr"] = json!("gdb-11.1-5.fc34.x86_64");
+    body.as_object_mut().expect("body").remove("re-trigger");
+    if with_update {
+        body["update"] = json!({
+            "alias": "FEDORA-2021-53a7dfa185",
+            "builds": [{"nvr": "gdb-11.1-5.fc34.x86_64"}],
+            "release": {"name": "F34"},
+            "request": null,
+            "status": "testing",
+            "user": {"name": "kevinb"},
+        });
+    }
+    message
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_announced_many_times_is_tested_once_per_build() {
+    let ctx = support::context();
+    let pool = support::fresh_db().await;
+    decide(
+        &pool,
+        &ctx,
+        &official_build(1_854_854, 78_709_925, "gdb-11.1-5.fc34", "f34-candidate"),
+    )
+    .await;
+    fact(&pool, &ctx, &fmf(SHA, GDB), json!(false)).await;
+    let first = decide(&pool, &ctx, &first_schema(false)).await;
+    assert_eq!(runs(&pool).await.len(), 3);
+    let outcome = support::outcome(&pool, first).await;
+    assert_eq!(outcome["status"], "processed", "{outcome:#}");
+    // The architecture is not part of the build's name.
+    assert!(
+        outcome["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("installability gdb-11.1-5.fc34: submitting"),
+        "{outcome:#}"
+    );
+    // The same update again: in the second schema, in today's (`<alias>-<hash>`), and once
+    // more with another message id. Nothing new is tested.
+    let mut again = bodhi();
+    again["id"] = json!(uuid::Uuid::new_v4().to_string());
+    for message in [first_schema(true), bodhi(), again] {
+        let event = decide(&pool, &ctx, &message).await;
+        let outcome = support::outcome(&pool, event).await;
+        assert_eq!(outcome["status"], "skipped", "{outcome:#}");
+        assert!(
+            outcome["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("already decided"),
+            "{outcome:#}"
+        );
+    }
+    assert_eq!(runs(&pool).await.len(), 3, "one round of three tests");
+    let pipelines: i64 = sqlx::query_scalar("SELECT count(*) FROM pipelines")
+        .fetch_one(&pool)
+        .await
+        .expect("pipelines");
+    assert_eq!(pipelines, 1);
+    let nvrs: Vec<String> = sqlx::query_scalar("SELECT nvr FROM koji_builds ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .expect("builds");
+    assert_eq!(
+        nvrs,
+        ["gdb-11.1-5.fc34"],
+        "one build, named without its arch"
+    );
+    pool.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_build_goes_with_the_others_as_artifacts() {
     let ctx = support::context();
@@ -540,6 +619,22 @@ async fn a_build_koji_has_not_told_us_about_is_looked_up() {
     fact(&pool, &ctx, &fmf(SHA, GDB), json!(false)).await;
     let decided = runs(&pool).await;
     assert_eq!(decided.len(), 3);
+    // The event was decided three times: it waited for Koji, started three tests and waited
+    // for the commit's files, then found those tests there and skipped `custom`. It started
+    // them, and says so.
+    let outcome = support::outcome(&pool, event).await;
+    assert_eq!(outcome["status"], "processed", "{outcome:#}");
+    let reason = outcome["reason"].as_str().unwrap_or_default();
+    for test in ["installability", "rpminspect", "rpmlint"] {
+        assert!(
+            reason.contains(&format!(
+                "{test} gdb-11.1-5.fc34: submitting to Testing Farm for Koji task 78709925"
+            )),
+            "{test}: {reason}"
+        );
+    }
+    assert!(reason.contains("(on an earlier pass)"), "{reason}");
+    assert!(reason.contains("custom gdb-11.1-5.fc34: "), "{reason}");
     // The official build is now recorded, with its commit and update.
     let (commit, alias): (Option<String>, String) = sqlx::query_as(
         "SELECT b.commit_sha, u.alias FROM koji_builds b

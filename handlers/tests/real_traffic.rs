@@ -130,3 +130,42 @@ async fn a_deployment_decides_only_its_own_environments_topics() {
         "{reason}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pagure_io_messages_are_skipped_naming_their_project() {
+    let pool = support::fresh_db().await;
+    let ctx = support::context();
+    // A pull request of pagure.io as it is published today, one of 2016 (no commits yet, no
+    // namespace), and the first as a comment on it.
+    let today = support::message("io.pagure.pull-request.new.json");
+    let legacy = support::message("legacy-fedmsg-io.pagure.pull-request.new.json");
+    let mut comment = today.clone();
+    comment["id"] = json!("io-pagure-comment");
+    comment["topic"] = json!("io.pagure.prod.pagure.pull-request.comment.added");
+    comment["body"]["pullrequest"]["comments"] = json!([{
+        "comment": "/packit-ci test", "id": 1, "user": {"name": "richardgreg"},
+    }]);
+    let cases = [
+        (today, "fedora-docs/quick-docs", "pagure.pull-request.new"),
+        (legacy, "pungi-fedora", "pagure.pull-request.new"),
+        (
+            comment,
+            "fedora-docs/quick-docs",
+            "pagure.pull-request.comment.added",
+        ),
+    ];
+    for (message, project, topic) in cases {
+        let event = decide(&pool, &ctx, &message).await;
+        let (status, reason) = status_and_reason(&support::outcome(&pool, event).await);
+        assert_eq!(status, "skipped", "{project}: {reason}");
+        assert_eq!(
+            reason,
+            format!(
+                "a message of pagure.io about its project {project} ({topic}): Fedora CI runs \
+                 on dist-git projects only"
+            )
+        );
+        assert!(kinds(&pool, event).await.is_empty());
+    }
+    assert_eq!(pipelines(&pool).await, 0);
+}
