@@ -292,7 +292,7 @@ pub struct KojiTask {
 }
 
 /// A Koji build changed state (`buildsys.build.state.change`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KojiBuild {
     pub build_id: i64,
     pub task_id: Option<KojiTaskId>,
@@ -305,6 +305,14 @@ pub struct KojiBuild {
     /// `request[0]`, e.g. `git+https://src.fedoraproject.org/rpms/python-ogr.git#e029dd5...`.
     pub source: Option<String>,
     pub target: Option<String>,
+    /// When the build started (`start_time`, else `creation_time`) and ended
+    /// (`completion_time`), seconds since the epoch; current messages give dates,
+    /// older ones none.
+    pub started: Option<f64>,
+    pub completed: Option<f64>,
+    /// The `buildArch` subtasks and their architectures, when the message
+    /// carries the task (`task.children`).
+    pub arch_tasks: Vec<(KojiTaskId, String)>,
 }
 
 impl KojiBuild {
@@ -680,6 +688,31 @@ fn int(object: &Map<String, Value>, key: &str) -> Option<i64> {
     }
 }
 
+/// A time of a Koji task, in seconds since the epoch. The bus (and older hubs) give the
+/// seconds as `start_time`; current hubs' `getTaskInfo`, which our polls record, give
+/// them as `start_ts` and `start_time` as a date (`2024-06-20 15:04:24.525136+00:00`).
+fn koji_seconds(object: &Map<String, Value>, ts_key: &str, time_key: &str) -> Option<f64> {
+    float(object, ts_key)
+        .or_else(|| float(object, time_key))
+        .or_else(|| koji_date(object.get(time_key)?.as_str()?))
+}
+
+/// A date as Koji writes one: with or without fractions of a second and an offset (none
+/// means UTC), or in RFC 3339.
+fn koji_date(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let at = chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z")
+        .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(text))
+        .map(|at| at.to_utc())
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .map(|at| at.and_utc())
+        })
+        .ok()?;
+    Some(at.timestamp_micros() as f64 / 1e6)
+}
+
 fn float(object: &Map<String, Value>, key: &str) -> Option<f64> {
     match object.get(key)? {
         Value::Number(n) => n.as_f64(),
@@ -859,23 +892,10 @@ fn koji_task<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Koji
     let request = info
         .and_then(|i| i.get("request"))
         .and_then(Value::as_array);
-    let arch_tasks = info
-        .and_then(|i| i.get("children"))
-        .and_then(Value::as_array)
-        .map(|children| {
-            children
-                .iter()
-                .filter_map(Value::as_object)
-                .filter(|c| c.get("method").and_then(Value::as_str) == Some("buildArch"))
-                .filter_map(|c| {
-                    Some((
-                        KojiTaskId(int(c, "id")?),
-                        text(c, "arch").or_else(|| text(c, "label"))?,
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let arch_tasks = arch_tasks(
+        info.and_then(|i| i.get("children"))
+            .and_then(Value::as_array),
+    );
     Ok(KojiTask {
         id: KojiTaskId(id),
         method: text(reader.body, "method").or_else(|| info.and_then(|i| text(i, "method"))),
@@ -894,8 +914,8 @@ fn koji_task<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Koji
             .and_then(|r| r.get(2))
             .and_then(|o| o.get("scratch"))
             .and_then(Value::as_bool),
-        started: info.and_then(|i| float(i, "start_time")),
-        completed: info.and_then(|i| float(i, "completion_time")),
+        started: info.and_then(|i| koji_seconds(i, "start_ts", "start_time")),
+        completed: info.and_then(|i| koji_seconds(i, "completion_ts", "completion_time")),
         arch_tasks,
     })
 }
@@ -923,7 +943,33 @@ fn koji_build<F: Fn(String) -> ParseError>(
             .and_then(|r| r.get(1))
             .and_then(Value::as_str)
             .map(str::to_owned),
+        started: koji_seconds(reader.body, "start_ts", "start_time")
+            .or_else(|| koji_seconds(reader.body, "creation_ts", "creation_time")),
+        completed: koji_seconds(reader.body, "completion_ts", "completion_time"),
+        arch_tasks: arch_tasks(
+            reader
+                .body
+                .get("task")
+                .and_then(|t| t.get("children"))
+                .and_then(Value::as_array),
+        ),
     })
+}
+
+/// The `buildArch` subtasks among a task's children, with their architectures.
+fn arch_tasks(children: Option<&Vec<Value>>) -> Vec<(KojiTaskId, String)> {
+    children
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .filter(|c| c.get("method").and_then(Value::as_str) == Some("buildArch"))
+        .filter_map(|c| {
+            Some((
+                KojiTaskId(int(c, "id")?),
+                text(c, "arch").or_else(|| text(c, "label"))?,
+            ))
+        })
+        .collect()
 }
 
 fn bodhi<F: Fn(String) -> ParseError>(reader: &Reader<'_, F>) -> Result<Event, ParseError> {
@@ -1045,6 +1091,44 @@ mod tests {
     use super::*;
 
     const SHA: &str = "889f07af35d27bbcaf9c535c17a63b974aa42ee3";
+
+    #[test]
+    fn koji_task_times_are_read_in_every_shape_koji_sends() {
+        let task = |info: Value| {
+            let body =
+                json!({"id": 1, "old": null, "new": "CLOSED", "method": "build", "info": info});
+            let Ok(Event::KojiTask(task)) = parse(TOPIC_KOJI_TASK_POLLED, &body) else {
+                panic!("a task");
+            };
+            (task.started, task.completed)
+        };
+        let (start, end) = (Some(1_718_895_864.525_136), Some(1_718_896_000.0));
+        // A current hub's getTaskInfo, as our poll records it.
+        assert_eq!(
+            task(json!({
+                "start_time": "2024-06-20 15:04:24.525136+00:00", "start_ts": 1_718_895_864.525_136,
+                "completion_time": "2024-06-20 15:06:40+00:00", "completion_ts": 1_718_896_000.0,
+            })),
+            (start, end)
+        );
+        // Only the dates, with or without an offset (none is UTC).
+        assert_eq!(
+            task(json!({
+                "start_time": "2024-06-20 15:04:24.525136+00:00",
+                "completion_time": "2024-06-20 15:06:40",
+            })),
+            (start, end)
+        );
+        // The bus, and older hubs: seconds as `*_time`.
+        assert_eq!(
+            task(json!({"start_time": 1_718_895_864.525_136, "completion_time": 1_718_896_000})),
+            (start, end)
+        );
+        assert_eq!(
+            task(json!({"start_time": null, "completion_time": "soon"})),
+            (None, None)
+        );
+    }
 
     #[test]
     fn only_full_lowercase_hashes_are_commit_hashes() {

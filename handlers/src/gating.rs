@@ -147,6 +147,8 @@ async fn know_build<'a>(
     project: &checkers::project::ProjectRef,
 ) -> Result<Known<'a>, sqlx::Error> {
     let recorded = store::gating::official_build(&mut *conn, build_id).await?;
+    // Koji's times of the build, when a look-up brought them.
+    let mut times = (None, None);
     let (task_id, source, target, owner) = match &recorded {
         Some(row) if row.commit_sha.is_some() && !row.target.is_empty() => (
             row.task_id.or(build.task_id),
@@ -159,6 +161,8 @@ async fn know_build<'a>(
             match common::known_fact(conn, ctx, &fact).await? {
                 Some(Value::Object(info)) => {
                     let text = |key: &str| info.get(key).and_then(Value::as_str).map(str::to_owned);
+                    let seconds = |key: &str| info.get(key).and_then(Value::as_f64);
+                    times = (seconds("started"), seconds("completed"));
                     (
                         info.get("task_id")
                             .and_then(Value::as_i64)
@@ -212,8 +216,11 @@ async fn know_build<'a>(
             target: target.as_deref().unwrap_or(""),
             source_url: &source_url,
             commit_sha: commit_sha.as_deref(),
-            finished_at: None,
+            started_at: common::epoch(times.0),
+            finished_at: common::epoch(times.1),
             owner: owner.as_deref().or(build.issuer.as_deref()),
+            branch: target.as_deref().map(crate::koji::target_branch),
+            log_urls: None,
         },
     )
     .await?;

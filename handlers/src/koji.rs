@@ -228,6 +228,12 @@ pub(crate) async fn build(
             return Ok(());
         }
     };
+    let log_urls: Map<String, Value> = build
+        .arch_tasks
+        .iter()
+        .map(|(id, arch)| (arch.clone(), Value::String(ctx.koji_build_log_url(id.0))))
+        .collect();
+    let log_urls = Value::Object(log_urls);
     let created = flows::record_official_build_of(
         &mut *conn,
         (
@@ -244,8 +250,11 @@ pub(crate) async fn build(
             target: build.target.as_deref().unwrap_or(""),
             source_url: source,
             commit_sha: sha,
-            finished_at: None,
+            started_at: common::epoch(build.started),
+            finished_at: common::epoch(build.completed),
             owner: build.owner.as_deref(),
+            branch: build.target.as_deref().map(target_branch),
+            log_urls: Some(&log_urls),
         },
     )
     .await?;
@@ -264,6 +273,12 @@ pub(crate) async fn build(
         d.skipped(HANDLER, subject, "this build is already recorded");
     }
     Ok(())
+}
+
+/// The dist-git branch a Koji target builds: `f43` for `f43-candidate`,
+/// `rawhide` for `rawhide` (as Packit Service reads it).
+pub(crate) fn target_branch(target: &str) -> &str {
+    target.strip_suffix("-candidate").unwrap_or(target)
 }
 
 /// `git+https://src.fedoraproject.org/rpms/foo.git#<sha>` → the project's web

@@ -169,3 +169,95 @@ async fn pagure_io_messages_are_skipped_naming_their_project() {
     }
     assert_eq!(pipelines(&pool).await, 0);
 }
+
+/// An official build as the dashboard reads it: (status, started, finished, branch, logs).
+async fn official(
+    pool: &PgPool,
+    build_id: i64,
+) -> (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Value,
+) {
+    sqlx::query_as(
+        "SELECT status, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),
+                to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),
+                branch, log_urls
+         FROM koji_builds WHERE build_id = $1",
+    )
+    .bind(build_id)
+    .fetch_one(pool)
+    .await
+    .expect("the build")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_builds_carry_their_times_branch_and_logs_from_the_message() {
+    let pool = support::fresh_db().await;
+    let ctx = support::context();
+    let complete = support::message("buildsys.build.state.change-complete.json");
+    decide(&pool, &ctx, &complete).await;
+    let (status, started, finished, branch, logs) = official(&pool, 1_874_074).await;
+    assert_eq!(status, "success");
+    assert_eq!(started.as_deref(), Some("2023-11-08T09:54:48.493165"));
+    assert_eq!(finished.as_deref(), Some("2023-11-08T10:01:04.706963"));
+    assert_eq!(branch.as_deref(), Some("rawhide"));
+    assert_eq!(logs, json!({}), "the message names no arch tasks");
+
+    // A message that carries the task (as Packit Service reads `task.children`), for a
+    // branch's candidate target: the logs per architecture, and the branch without the suffix.
+    let mut with_task = complete.clone();
+    with_task["id"] = json!("official-with-task");
+    let body = &mut with_task["body"];
+    body["build_id"] = json!(1_874_075);
+    body["task_id"] = json!(80_860_900);
+    body["request"][1] = json!("f39-candidate");
+    body["task"] = json!({"id": 80_860_900, "method": "build", "children": [
+        {"id": 80_860_901, "method": "buildArch", "arch": "x86_64"},
+        {"id": 80_860_902, "method": "buildArch", "arch": "aarch64"},
+        {"id": 80_860_903, "method": "tagBuild", "arch": "noarch"},
+    ]});
+    decide(&pool, &ctx, &with_task).await;
+    let (_, _, _, branch, logs) = official(&pool, 1_874_075).await;
+    assert_eq!(branch.as_deref(), Some("f39"));
+    assert_eq!(
+        logs,
+        json!({
+            "x86_64": "https://kojipkgs.fedoraproject.org/work/tasks/901/80860901/build.log",
+            "aarch64": "https://kojipkgs.fedoraproject.org/work/tasks/902/80860902/build.log",
+        })
+    );
+
+    // Known first without its times (a message of the older shape, which has none), then
+    // told them: the record is completed, not duplicated.
+    let mut older = complete.clone();
+    older["id"] = json!("official-older-shape");
+    let body = older["body"].as_object_mut().expect("body");
+    body.remove("creation_time");
+    body.remove("completion_time");
+    body.insert("build_id".into(), json!(1_874_076));
+    body.insert("task_id".into(), json!(80_860_910));
+    decide(&pool, &ctx, &older).await;
+    let (_, started, finished, _, _) = official(&pool, 1_874_076).await;
+    assert_eq!((started, finished), (None, None));
+    let mut newer = complete.clone();
+    newer["id"] = json!("official-newer-shape");
+    newer["body"]["build_id"] = json!(1_874_076);
+    newer["body"]["task_id"] = json!(80_860_910);
+    let again = decide(&pool, &ctx, &newer).await;
+    let (_, started, finished, _, _) = official(&pool, 1_874_076).await;
+    assert_eq!(started.as_deref(), Some("2023-11-08T09:54:48.493165"));
+    assert_eq!(finished.as_deref(), Some("2023-11-08T10:01:04.706963"));
+    let outcome = support::outcome(&pool, again).await;
+    assert_eq!(
+        outcome["reason"],
+        "python-ogr-0.34.0-1.fc36: this build is already recorded"
+    );
+    let builds: i64 = sqlx::query_scalar("SELECT count(*) FROM koji_builds")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(builds, 3);
+}

@@ -390,9 +390,14 @@ pub struct OfficialBuild<'a> {
     pub target: &'a str,
     pub source_url: &'a str,
     pub commit_sha: Option<&'a str>,
+    pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     /// Who built it.
     pub owner: Option<&'a str>,
+    /// The dist-git branch it was built from, as its target names it.
+    pub branch: Option<&'a str>,
+    /// Per architecture, the build log, when the message names the arch tasks.
+    pub log_urls: Option<&'a serde_json::Value>,
 }
 
 /// A Testing Farm run as the handlers need it.
@@ -1196,7 +1201,9 @@ pub async fn record_official_build_of(
     build: &OfficialBuild<'_>,
 ) -> Result<Option<i64>, sqlx::Error> {
     let (url, forge, namespace, repo) = project;
-    sqlx::query_scalar!(
+    // Known already (a Bodhi update asked Koji about it first): what the message adds, its
+    // times, branch and logs, fills what the record lacks; it is not recorded again.
+    let row = sqlx::query!(
         r#"
         WITH new_project AS (
             INSERT INTO projects (url, forge, namespace, repo) VALUES ($1, $2, $3, $4)
@@ -1213,10 +1220,19 @@ pub async fn record_official_build_of(
             ON CONFLICT (project_id, sha) DO NOTHING
         )
         INSERT INTO koji_builds (project_id, scratch, build_id, task_id, nvr, target, source_url,
-                                 commit_sha, status, koji_state, finished_at, owner)
-        SELECT id, false, $5, $6, $7, $8, $9, $11, 'success', 'COMPLETE', $10, $12 FROM project
-        ON CONFLICT DO NOTHING
-        RETURNING id
+                                 commit_sha, status, koji_state, started_at, finished_at, owner,
+                                 branch, log_urls)
+        SELECT id, false, $5, $6, $7, $8, $9, $11, 'success', 'COMPLETE', $13, $10, $12, $14,
+               COALESCE($15, '{}'::jsonb)
+        FROM project
+        ON CONFLICT (build_id) DO UPDATE SET
+            started_at = COALESCE(koji_builds.started_at, EXCLUDED.started_at),
+            finished_at = COALESCE(koji_builds.finished_at, EXCLUDED.finished_at),
+            branch = COALESCE(koji_builds.branch, EXCLUDED.branch),
+            log_urls = CASE WHEN koji_builds.log_urls = '{}'::jsonb THEN EXCLUDED.log_urls
+                            ELSE koji_builds.log_urls END,
+            updated_at = now()
+        RETURNING id, (xmax = 0) AS "inserted!"
         "#,
         url,
         forge,
@@ -1230,9 +1246,13 @@ pub async fn record_official_build_of(
         build.finished_at,
         build.commit_sha,
         build.owner,
+        build.started_at,
+        build.branch,
+        build.log_urls,
     )
-    .fetch_optional(executor)
-    .await
+    .fetch_one(executor)
+    .await?;
+    Ok(row.inserted.then_some(row.id))
 }
 
 /// One test of [`decide_test_runs`].

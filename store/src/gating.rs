@@ -84,9 +84,17 @@ pub async fn ensure_official_build(
             ON CONFLICT (project_id, sha) DO NOTHING
         )
         INSERT INTO koji_builds (project_id, scratch, build_id, task_id, nvr, target, source_url,
-                                 commit_sha, status, koji_state, owner)
-        SELECT id, false, $5, $6, $7, $8, $9, $10, 'success', 'COMPLETE', $11 FROM project
+                                 commit_sha, status, koji_state, owner, started_at, finished_at,
+                                 branch, log_urls)
+        SELECT id, false, $5, $6, $7, $8, $9, $10, 'success', 'COMPLETE', $11, $12, $13, $14,
+               COALESCE($15, '{}'::jsonb)
+        FROM project
         ON CONFLICT (build_id) DO UPDATE SET
+            started_at = COALESCE(koji_builds.started_at, EXCLUDED.started_at),
+            finished_at = COALESCE(koji_builds.finished_at, EXCLUDED.finished_at),
+            branch = COALESCE(koji_builds.branch, EXCLUDED.branch),
+            log_urls = CASE WHEN koji_builds.log_urls = '{}'::jsonb THEN EXCLUDED.log_urls
+                            ELSE koji_builds.log_urls END,
             task_id = COALESCE(koji_builds.task_id, EXCLUDED.task_id),
             nvr = COALESCE(koji_builds.nvr, EXCLUDED.nvr),
             target = CASE WHEN koji_builds.target = '' THEN EXCLUDED.target
@@ -110,6 +118,10 @@ pub async fn ensure_official_build(
         build.source_url,
         build.commit_sha,
         build.owner,
+        build.started_at,
+        build.finished_at,
+        build.branch,
+        build.log_urls,
     )
     .fetch_one(executor)
     .await?;

@@ -416,6 +416,46 @@ async fn a_lost_koji_message_is_made_up_for_by_polling() {
             })
             .expect("the build's flag");
         assert_eq!(build.status, "success");
+        // The poll read Koji's own start and end of the task (a current hub sends them as
+        // dates in `start_time` and as seconds in `start_ts`): the dashboard shows them.
+        let info = stack.koji.task_message(task)["info"].clone();
+        let seconds = |key: &str| info[key].as_f64().map(|s| s.trunc() as i64);
+        let (started, completed) = (seconds("start_time"), seconds("completion_time"));
+        assert!(started.is_some() && completed.is_some(), "{info:#}");
+        let http = reqwest::Client::new();
+        let builds: Value = http
+            .get(format!("{}/api/koji-builds", stack.api()))
+            .send()
+            .await
+            .expect("the list")
+            .json()
+            .await
+            .expect("JSON");
+        let ours = builds
+            .as_array()
+            .and_then(|b| {
+                b.iter()
+                    .find(|b| b["task_id"].as_str() == Some(&*task.to_string()))
+            })
+            .unwrap_or_else(|| panic!("task {task} in {builds:#}"));
+        let detail: Value = http
+            .get(format!(
+                "{}/api/koji-builds/{}",
+                stack.api(),
+                ours["packit_id"]
+            ))
+            .send()
+            .await
+            .expect("the build")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(detail["build_start_time"], json!(started), "{detail:#}");
+        assert_eq!(
+            detail["build_finished_time"],
+            json!(completed),
+            "{detail:#}"
+        );
     })
     .await
     .expect("test timed out");

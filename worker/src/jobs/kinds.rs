@@ -514,6 +514,14 @@ async fn koji_build_fact(services: &Services, build_id: i64) -> Result<Value, Jo
             .and_then(Value::as_str)
             .map(str::to_owned);
     }
+    // Current hubs give the times as seconds in `*_ts` (and dates in `*_time`); older ones
+    // give seconds in `*_time`.
+    let seconds = |ts: &str, time: &str| {
+        build
+            .get(ts)
+            .and_then(Value::as_f64)
+            .or_else(|| build.get(time).and_then(Value::as_f64))
+    };
     Ok(json!({
         "build_id": build_id,
         "task_id": task_id,
@@ -521,5 +529,7 @@ async fn koji_build_fact(services: &Services, build_id: i64) -> Result<Value, Jo
         "owner": build.get("owner_name"),
         "source": source,
         "target": target,
+        "started": seconds("start_ts", "start_time").or_else(|| seconds("creation_ts", "creation_time")),
+        "completed": seconds("completion_ts", "completion_time"),
     }))
 }
