@@ -30,6 +30,14 @@ fn every_real_message_has_the_kind_its_topic_says() {
         ),
         ("buildsys.build.state.change-building.json", "koji-build"),
         ("buildsys.build.state.change-canceled.json", "koji-build"),
+        (
+            "buildsys.build.state.change-complete-epel8.json",
+            "koji-build",
+        ),
+        (
+            "buildsys.build.state.change-complete-f36.json",
+            "koji-build",
+        ),
         ("buildsys.build.state.change-complete.json", "koji-build"),
         ("buildsys.tag.json", "koji-tag"),
         (
@@ -38,6 +46,10 @@ fn every_real_message_has_the_kind_its_topic_says() {
         ),
         ("buildsys.task.state.change-open-scratch.json", "koji-task"),
         ("io.pagure.pull-request.new.json", "pagure-io"),
+        (
+            "legacy-fedmsg-buildsys.build.state.change-building.json",
+            "koji-build",
+        ),
         (
             "legacy-fedmsg-buildsys.build.state.change-complete.json",
             "koji-build",

@@ -170,9 +170,18 @@ impl Decided {
             reasons.extend(of(Outcome::Waiting));
             ("processed", reasons)
         } else if !self.earlier.is_empty() {
-            // The event started that work: finding it there again changes nothing of that.
+            // The event started that work: finding it there again changes nothing of that,
+            // and is not repeated beside it.
             let mut reasons = self.earlier.clone();
-            reasons.extend(of(Outcome::Skipped));
+            reasons.extend(
+                self.decisions
+                    .iter()
+                    .filter(|d| d.outcome == Outcome::Skipped && !d.reason.starts_with(ALREADY))
+                    .map(|d| match &d.subject {
+                        Some(subject) => format!("{subject}: {}", d.reason),
+                        None => d.reason.clone(),
+                    }),
+            );
             ("processed", reasons)
         } else {
             ("skipped", of(Outcome::Skipped))
@@ -189,6 +198,9 @@ impl Decided {
         (status, reason)
     }
 }
+
+/// How the reason of [`Decisions::already_decided`] begins.
+const ALREADY: &str = "already decided";
 
 /// The decision log of one event, as it is being decided.
 pub(crate) struct Decisions {
@@ -274,6 +286,8 @@ impl Decisions {
         reason: impl Into<String>,
         pipeline_id: i64,
     ) {
+        let reason = reason.into();
+        debug_assert!(reason.starts_with(ALREADY), "{reason}");
         self.found_existing = true;
         self.skipped_in(handler, subject, reason, pipeline_id);
     }

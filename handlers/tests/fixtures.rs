@@ -24,6 +24,16 @@ const CASES: &[(&str, &str, &str)] = &[
         "only COMPLETE official builds are recorded",
     ),
     (
+        "buildsys.build.state.change-complete-epel8.json",
+        "processed",
+        "official build 1874072",
+    ),
+    (
+        "buildsys.build.state.change-complete-f36.json",
+        "processed",
+        "official build 1874070",
+    ),
+    (
         "buildsys.build.state.change-complete.json",
         "processed",
         "official build 1874074",
@@ -48,6 +58,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "io.pagure.pull-request.new.json",
         "skipped",
         "a message of pagure.io about its project fedora-docs/quick-docs",
+    ),
+    (
+        "legacy-fedmsg-buildsys.build.state.change-building.json",
+        "skipped",
+        "only COMPLETE official builds are recorded",
     ),
     (
         "legacy-fedmsg-buildsys.build.state.change-complete.json",
