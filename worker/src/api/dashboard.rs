@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -39,17 +39,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_run))
         .routes(routes!(get_merged_run))
         .routes(routes!(list_project_prs))
-        // The dashboard is a web page on another origin; Packit Service's API
-        // answers every origin too.
-        .route_layer(axum::middleware::map_response(any_origin))
-}
-
-pub(super) async fn any_origin(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
 }
 
 /// Where a build or test came from, as Packit's `get_project_info_from_build`
