@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod outbox;
 pub mod pages;
 pub mod periodic;
+pub mod projects;
 pub mod status;
 
 pub use sqlx::{PgPool, Postgres, Transaction};

@@ -1,6 +1,6 @@
 //! The HTTP API (SPEC §4): health and readiness, the inbox with every
-//! decision, the endpoints the Packit dashboard reads, Bodhi updates with
-//! their gating runs, the Testing Farm
+//! decision, the endpoints the Packit dashboard reads (builds, test runs,
+//! runs, projects), Bodhi updates with their gating runs, the Testing Farm
 //! webhook, operator actions behind the admin token, the status page at `/`
 //! with the pages of each pipeline, Koji build and Testing Farm run that the
 //! flags link to, Prometheus metrics, and `/api/openapi.json`, generated from
@@ -11,6 +11,7 @@ mod dashboard;
 mod inbox;
 mod limits;
 mod pages;
+mod projects;
 pub mod serve;
 mod status;
 mod updates;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> axum::Router {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(inbox::routes())
         .merge(dashboard::routes())
+        .merge(projects::routes())
         .merge(updates::routes())
         .merge(webhook::routes())
         .merge(admin::routes())
