@@ -15,6 +15,7 @@ pub mod pages;
 pub mod periodic;
 pub mod projects;
 pub mod status;
+pub mod usage;
 
 pub use sqlx::{PgPool, Postgres, Transaction};
 

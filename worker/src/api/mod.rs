@@ -1,7 +1,7 @@
 //! The HTTP API (SPEC §4): health and readiness, the inbox with every
 //! decision, the endpoints the Packit dashboard reads (builds, test runs,
-//! runs, projects), Bodhi updates with their gating runs, the Testing Farm
-//! webhook, operator actions behind the admin token, the status page at `/`
+//! runs, projects, usage), Bodhi updates with their gating runs, the Testing
+//! Farm webhook, operator actions behind the admin token, the status page at `/`
 //! with the pages of each pipeline, Koji build and Testing Farm run that the
 //! flags link to, Prometheus metrics, and `/api/openapi.json`, generated from
 //! the handlers themselves.
@@ -15,6 +15,7 @@ mod projects;
 pub mod serve;
 mod status;
 mod updates;
+mod usage;
 mod webhook;
 
 use std::collections::HashMap;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(inbox::routes())
         .merge(dashboard::routes())
         .merge(projects::routes())
+        .merge(usage::routes())
         .merge(updates::routes())
         .merge(webhook::routes())
         .merge(admin::routes())
