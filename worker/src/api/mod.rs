@@ -1,7 +1,8 @@
 //! The HTTP API (SPEC §4): health and readiness, the inbox with every
 //! decision, the endpoints the Packit dashboard reads (builds, test runs,
-//! runs, projects, usage), Bodhi updates with their gating runs, the Testing
-//! Farm webhook, operator actions behind the admin token, the status page at `/`
+//! runs, projects, usage, and empty pages of the Packit features Fedora CI
+//! does not have), Bodhi updates with their gating runs, the Testing Farm
+//! webhook, operator actions behind the admin token, the status page at `/`
 //! with the pages of each pipeline, Koji build and Testing Farm run that the
 //! flags link to, Prometheus metrics, and `/api/openapi.json`, generated from
 //! the handlers themselves.
@@ -10,6 +11,7 @@ mod admin;
 mod dashboard;
 mod inbox;
 mod limits;
+mod packit_empty;
 mod pages;
 mod projects;
 pub mod serve;
@@ -85,6 +87,7 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(dashboard::routes())
         .merge(projects::routes())
         .merge(usage::routes())
+        .merge(packit_empty::routes())
         .merge(updates::routes())
         .merge(webhook::routes())
         .merge(admin::routes())
