@@ -43,6 +43,10 @@ pub struct ActivityRecord {
 /// what was decided: [`kind::PULL_REQUEST`] and [`kind::BODHI_UPDATE`] count
 /// distinct pull requests and updates, [`kind::KOJI_BUILD`] and
 /// [`kind::TEST_RUN`] rows. Projects without any are not listed.
+///
+/// Each table is counted apart, by `date_bin` interval and project, before
+/// the projects are joined: the rows are summed where they lie instead of
+/// being sorted together.
 pub async fn activity(
     executor: impl PgExecutor<'_>,
     start: DateTime<Utc>,
@@ -52,32 +56,31 @@ pub async fn activity(
     sqlx::query_as!(
         ActivityRecord,
         r#"
-        SELECT a.interval AS "interval!", pj.url AS "project_url!", pj.forge AS "forge!",
-               a.kind AS "kind!", count(DISTINCT a.subject) AS "count!"
+        SELECT (extract(epoch FROM a.bin - $1::timestamptz) / $3::bigint)::bigint AS "interval!",
+               pj.url AS "project_url!", pj.forge AS "forge!", a.kind AS "kind!",
+               a.count AS "count!"
         FROM (
-            SELECT x.project_id, x.kind, x.subject,
-                   floor(extract(epoch FROM x.created_at - $1::timestamptz) / $3::bigint)::bigint
-                       AS interval
-            FROM (
-                SELECT p.project_id, p.created_at,
-                       CASE p.kind WHEN 'update' THEN 'bodhi_update' ELSE 'pull_request' END
-                           AS kind,
-                       COALESCE(p.update_id, p.pull_request_id, p.id) AS subject
-                FROM pipelines p
-                WHERE p.created_at >= $1 AND p.created_at < $2
-                UNION ALL
-                SELECT p.project_id, b.created_at, 'koji_build', b.id
-                FROM koji_builds b JOIN pipelines p ON p.id = b.pipeline_id
-                WHERE b.created_at >= $1 AND b.created_at < $2
-                UNION ALL
-                SELECT p.project_id, t.created_at, 'test_run', t.id
-                FROM test_runs t JOIN pipelines p ON p.id = t.pipeline_id
-                WHERE t.created_at >= $1 AND t.created_at < $2
-            ) x
+            SELECT date_bin($3::bigint * interval '1 second', p.created_at, $1) AS bin, p.project_id,
+                   CASE p.kind WHEN 'update' THEN 'bodhi_update' ELSE 'pull_request' END AS kind,
+                   count(DISTINCT COALESCE(p.update_id, p.pull_request_id, p.id)) AS count
+            FROM pipelines p
+            WHERE p.created_at >= $1 AND p.created_at < $2
+            GROUP BY 1, 2, 3
+            UNION ALL
+            SELECT date_bin($3::bigint * interval '1 second', b.created_at, $1), p.project_id,
+                   'koji_build', count(*)
+            FROM koji_builds b JOIN pipelines p ON p.id = b.pipeline_id
+            WHERE b.created_at >= $1 AND b.created_at < $2
+            GROUP BY 1, 2
+            UNION ALL
+            SELECT date_bin($3::bigint * interval '1 second', t.created_at, $1), p.project_id,
+                   'test_run', count(*)
+            FROM test_runs t JOIN pipelines p ON p.id = t.pipeline_id
+            WHERE t.created_at >= $1 AND t.created_at < $2
+            GROUP BY 1, 2
         ) a
         JOIN projects pj ON pj.id = a.project_id
-        GROUP BY a.interval, pj.url, pj.forge, a.kind
-        ORDER BY a.interval, pj.url, a.kind
+        ORDER BY 1, pj.url, a.kind
         "#,
         start,
         end,
