@@ -10,6 +10,10 @@
 //! (the NVR, the update, the test case, the CI messages) is added beside
 //! Packit's fields, never in place of one: docs/api.md lists these
 //! extensions.
+//!
+//! The rest of the dashboard's calls are served beside: its project pages by
+//! `projects.rs`, its usage page by `usage.rs`, and its pages of Packit
+//! features Fedora CI does not have by `packit_empty.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 
