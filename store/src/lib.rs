@@ -13,7 +13,9 @@ pub mod jobs;
 pub mod outbox;
 pub mod pages;
 pub mod periodic;
+pub mod projects;
 pub mod status;
+pub mod usage;
 
 pub use sqlx::{PgPool, Postgres, Transaction};
 

@@ -10,12 +10,16 @@
 //! (the NVR, the update, the test case, the CI messages) is added beside
 //! Packit's fields, never in place of one: docs/api.md lists these
 //! extensions.
+//!
+//! The rest of the dashboard's calls are served beside: its project pages by
+//! `projects.rs`, its usage page by `usage.rs`, and its pages of Packit
+//! features Fedora CI does not have by `packit_empty.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -38,18 +42,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .routes(routes!(get_merged_run))
-        .routes(routes!(list_project_prs))
-        // The dashboard is a web page on another origin; Packit Service's API
-        // answers every origin too.
-        .route_layer(axum::middleware::map_response(any_origin))
-}
-
-pub(super) async fn any_origin(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
 }
 
 /// Where a build or test came from, as Packit's `get_project_info_from_build`
@@ -144,7 +136,7 @@ pub(super) fn epoch(time: DateTime<Utc>) -> i64 {
 }
 
 /// Koji's web page of the task: the recorded one, else made from the task id.
-fn koji_web_url(state: &AppState, b: &KojiBuildRecord) -> Option<String> {
+pub(super) fn koji_web_url(state: &AppState, b: &KojiBuildRecord) -> Option<String> {
     b.web_url.clone().or_else(|| {
         b.task_id.map(|task| {
             format!(
@@ -168,7 +160,7 @@ fn build_logs_urls(b: &KojiBuildRecord) -> Option<BTreeMap<String, String>> {
 
 /// Packit's `TestingFarmResult` for our run's state and result: the result
 /// once complete, else the state.
-fn test_status(t: &TestRunRecord) -> String {
+pub(super) fn test_status(t: &TestRunRecord) -> String {
     match (t.state.as_str(), t.result.as_deref()) {
         ("complete", Some(result)) => result.to_owned(),
         (state, _) => state.to_owned(),
@@ -178,7 +170,7 @@ fn test_status(t: &TestRunRecord) -> String {
 /// Packit's test `target` for Fedora CI is the Testing Farm compose
 /// (`DownstreamTestingFarmHandler` maps the build's branch to it): ours as
 /// recorded, else as the branch gives it.
-fn test_target(t: &TestRunRecord) -> String {
+pub(super) fn test_target(t: &TestRunRecord) -> String {
     t.compose
         .clone()
         .or_else(|| checkers::naming::compose(&t.branch, t.variant == "eln"))
@@ -829,124 +821,4 @@ async fn get_run(
         bodhi_update_group_id: None,
         pipeline: PipelineKind::of(&p),
     }))
-}
-
-// ------------------------------------------------------------------- Projects
-
-/// A Copr build of a pull request; Fedora CI has none.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CoprBuildShort {
-    build_id: String,
-    chroot: String,
-    status: String,
-    web_url: Option<String>,
-}
-
-/// A Koji build of a pull request.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct KojiBuildShort {
-    task_id: Option<String>,
-    chroot: String,
-    status: String,
-    web_url: Option<String>,
-}
-
-/// An SRPM build of a pull request; Fedora CI has none.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SrpmBuildShort {
-    srpm_build_id: i64,
-    status: String,
-    log_url: String,
-}
-
-/// A Testing Farm run of a pull request.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TestRunShort {
-    pipeline_id: Option<String>,
-    chroot: String,
-    status: String,
-    web_url: Option<String>,
-}
-
-/// One pull request in `GET /api/projects/{forge}/{namespace}/{repo}/prs`
-/// (Packit's `ProjectsPRs`), with the builds and tests of all its commits.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProjectPullRequest {
-    pr_id: i64,
-    /// Always empty: Copr builds.
-    builds: Vec<CoprBuildShort>,
-    koji_builds: Vec<KojiBuildShort>,
-    /// Always empty.
-    srpm_builds: Vec<SrpmBuildShort>,
-    tests: Vec<TestRunShort>,
-}
-
-/// The pull requests of a project, highest number first.
-#[utoipa::path(get, path = "/api/projects/{forge}/{namespace}/{repo}/prs", tag = "dashboard",
-    params(
-        ("forge" = String, Path, description = "The forge's host, e.g. src.fedoraproject.org"),
-        ("namespace" = String, Path, description = "e.g. rpms"),
-        ("repo" = String, Path, description = "e.g. optee_os"),
-        ("page" = Option<i64>, Query, description = "From 1, default 1"),
-        ("per_page" = Option<i64>, Query, description = "1 to 100, default 10"),
-    ),
-    responses(
-        (status = 206, description = "A page of pull requests; Content-Range: git-project-prs <first>-<last>/*",
-            body = Vec<ProjectPullRequest>),
-        (status = 200, description = "No pull requests on this page (or no such project), as in Packit",
-            body = Vec<ProjectPullRequest>),
-        (status = 400, description = "A bad parameter, named", body = ErrorBody)))]
-async fn list_project_prs(
-    State(state): State<AppState>,
-    Path((forge, namespace, repo)): Path<(String, String, String)>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let (per_page, offset) = page_params(&params, &[])?;
-    let prs = store::dashboard::project_pull_requests(
-        &state.pool,
-        &forge,
-        &namespace,
-        &repo,
-        per_page,
-        offset,
-    )
-    .await?;
-    let pipeline_ids: Vec<i64> = prs.iter().flat_map(|pr| pr.pipeline_ids.clone()).collect();
-    let builds = store::dashboard::koji_builds_of_pipelines(&state.pool, &pipeline_ids).await?;
-    let tests = store::dashboard::test_runs_of_pipelines(&state.pool, &pipeline_ids).await?;
-    let items: Vec<ProjectPullRequest> = prs
-        .iter()
-        .map(|pr| ProjectPullRequest {
-            pr_id: pr.number,
-            builds: Vec::new(),
-            koji_builds: builds
-                .iter()
-                .filter(|b| b.pipeline_id.is_some_and(|p| pr.pipeline_ids.contains(&p)))
-                .map(|b| KojiBuildShort {
-                    task_id: b.task_id.map(|t| t.to_string()),
-                    chroot: b.target.clone(),
-                    status: b.status.clone(),
-                    web_url: koji_web_url(&state, b),
-                })
-                .collect(),
-            srpm_builds: Vec::new(),
-            tests: tests
-                .iter()
-                .filter(|t| pr.pipeline_ids.contains(&t.pipeline_id))
-                .map(|t| TestRunShort {
-                    pipeline_id: t.request_id.clone(),
-                    chroot: test_target(t),
-                    status: test_status(t),
-                    web_url: t.artifacts_url.clone(),
-                })
-                .collect(),
-        })
-        .collect();
-    Ok(packit_page(
-        "git-project-prs",
-        offset,
-        per_page,
-        items,
-        true,
-    ))
 }

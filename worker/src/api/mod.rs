@@ -1,6 +1,7 @@
 //! The HTTP API (SPEC §4): health and readiness, the inbox with every
-//! decision, the endpoints the Packit dashboard reads, Bodhi updates with
-//! their gating runs, the Testing Farm
+//! decision, the endpoints the Packit dashboard reads (builds, test runs,
+//! runs, projects, usage, and empty pages of the Packit features Fedora CI
+//! does not have), Bodhi updates with their gating runs, the Testing Farm
 //! webhook, operator actions behind the admin token, the status page at `/`
 //! with the pages of each pipeline, Koji build and Testing Farm run that the
 //! flags link to, Prometheus metrics, and `/api/openapi.json`, generated from
@@ -10,10 +11,13 @@ mod admin;
 mod dashboard;
 mod inbox;
 mod limits;
+mod packit_empty;
 mod pages;
+mod projects;
 pub mod serve;
 mod status;
 mod updates;
+mod usage;
 mod webhook;
 
 use std::collections::HashMap;
@@ -81,6 +85,9 @@ pub fn router(state: AppState) -> axum::Router {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(inbox::routes())
         .merge(dashboard::routes())
+        .merge(projects::routes())
+        .merge(usage::routes())
+        .merge(packit_empty::routes())
         .merge(updates::routes())
         .merge(webhook::routes())
         .merge(admin::routes())

@@ -16,15 +16,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::dashboard::{any_origin, epoch, packit_page, page_params};
+use super::dashboard::{epoch, packit_page, page_params};
 use super::{ApiError, AppState, ErrorBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_updates))
         .routes(routes!(get_update))
-        // Read by the same dashboard as the Packit-compatible endpoints.
-        .route_layer(axum::middleware::map_response(any_origin))
 }
 
 /// A Bodhi update whose builds were tested.

@@ -8,6 +8,8 @@
 //!   [`publish_raw`], [`publish_many`], [`ProbeQueue`] to publish and observe.
 //! * [`Service`]: the `fedora-ci-worker` binary as a child process.
 //! * [`wait_until`], [`free_port`].
+//! * [`dashboard`]: Packit's fields and types, and a pull request and a Bodhi
+//!   update driven through the service, for the dashboard's endpoints.
 //!
 //! Every external step (initdb, pg_ctl, rabbitmq-server, rabbitmqctl) that
 //! fails panics with the tool's stderr; nothing is skipped silently. The
@@ -18,6 +20,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code, unused_imports)]
 
+pub mod dashboard;
 mod pg;
 mod process;
 mod rabbit;
