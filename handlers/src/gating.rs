@@ -219,7 +219,7 @@ async fn know_build<'a>(
             started_at: common::epoch(times.0),
             finished_at: common::epoch(times.1),
             owner: owner.as_deref().or(build.issuer.as_deref()),
-            branch: target.as_deref().map(crate::koji::target_branch),
+            branch: target.as_deref().and_then(crate::koji::target_branch),
             log_urls: None,
         },
     )

@@ -253,7 +253,7 @@ pub(crate) async fn build(
             started_at: common::epoch(build.started),
             finished_at: common::epoch(build.completed),
             owner: build.owner.as_deref(),
-            branch: build.target.as_deref().map(target_branch),
+            branch: build.target.as_deref().and_then(target_branch),
             log_urls: Some(&log_urls),
         },
     )
@@ -276,9 +276,11 @@ pub(crate) async fn build(
 }
 
 /// The dist-git branch a Koji target builds: `f43` for `f43-candidate`,
-/// `rawhide` for `rawhide` (as Packit Service reads it).
-pub(crate) fn target_branch(target: &str) -> &str {
-    target.strip_suffix("-candidate").unwrap_or(target)
+/// `rawhide` for `rawhide` (as Packit Service reads it); none for a side tag
+/// (`f43-build-side-12345`), which names no branch.
+pub(crate) fn target_branch(target: &str) -> Option<&str> {
+    let branch = target.strip_suffix("-candidate").unwrap_or(target);
+    checkers::naming::Release::from_branch(branch).map(|_| branch)
 }
 
 /// `git+https://src.fedoraproject.org/rpms/foo.git#<sha>` → the project's web
@@ -302,6 +304,21 @@ pub(crate) fn split_source(source: &str) -> (String, Option<&str>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_target_names_its_branch_unless_it_is_a_side_tag() {
+        for (target, branch) in [
+            ("rawhide", Some("rawhide")),
+            ("f43-candidate", Some("f43")),
+            ("epel10.1-candidate", Some("epel10.1")),
+            ("epel9-candidate", Some("epel9")),
+            ("eln", Some("eln")),
+            ("f43-build-side-12345", None),
+            ("", None),
+        ] {
+            assert_eq!(super::target_branch(target), branch, "{target}");
+        }
+    }
+
     #[test]
     fn build_sources_split_into_project_and_commit() {
         assert_eq!(

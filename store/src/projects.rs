@@ -22,7 +22,7 @@ pub struct ProjectRecord {
     pub repo: String,
     /// The pull requests we recorded, open or not.
     pub pull_requests: i64,
-    /// The branches pushes went to.
+    /// The branches pushes went to or official builds were made for.
     pub branches: i64,
 }
 
@@ -45,7 +45,11 @@ pub async fn projects(
                pj.namespace AS "namespace!", pj.repo AS "repo!",
                (SELECT count(*) FROM pull_requests pr WHERE pr.project_id = pj.id)
                    AS "pull_requests!",
-               (SELECT count(DISTINCT ps.branch) FROM pushes ps WHERE ps.project_id = pj.id)
+               (SELECT count(DISTINCT branch) FROM (
+                    SELECT branch FROM pushes WHERE project_id = pj.id
+                    UNION ALL
+                    SELECT branch FROM koji_builds
+                    WHERE project_id = pj.id AND NOT scratch AND branch IS NOT NULL) known)
                    AS "branches!"
         FROM (
             SELECT id, url, forge, namespace, repo FROM projects
@@ -77,7 +81,11 @@ pub async fn project(
         SELECT pj.id, pj.url, pj.forge, pj.namespace, pj.repo,
                (SELECT count(*) FROM pull_requests pr WHERE pr.project_id = pj.id)
                    AS "pull_requests!",
-               (SELECT count(DISTINCT ps.branch) FROM pushes ps WHERE ps.project_id = pj.id)
+               (SELECT count(DISTINCT branch) FROM (
+                    SELECT branch FROM pushes WHERE project_id = pj.id
+                    UNION ALL
+                    SELECT branch FROM koji_builds
+                    WHERE project_id = pj.id AND NOT scratch AND branch IS NOT NULL) known)
                    AS "branches!"
         FROM projects pj
         WHERE pj.forge = $1 AND pj.namespace = $2 AND pj.repo = $3
@@ -92,8 +100,8 @@ pub async fn project(
     .await
 }
 
-/// A page of the branches pushes of the project went to, the most recently
-/// pushed first.
+/// A page of the branches of the project that pushes went to or official
+/// builds were made for, the most recently active first.
 pub async fn branches(
     executor: impl PgExecutor<'_>,
     project_id: i64,
@@ -102,10 +110,14 @@ pub async fn branches(
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"
-        SELECT branch AS "branch!" FROM pushes
-        WHERE project_id = $1
+        SELECT branch AS "branch!" FROM (
+            SELECT branch, pushed_at AS at FROM pushes WHERE project_id = $1
+            UNION ALL
+            SELECT branch, COALESCE(finished_at, created_at) FROM koji_builds
+            WHERE project_id = $1 AND NOT scratch AND branch IS NOT NULL
+        ) active
         GROUP BY branch
-        ORDER BY max(id) DESC, branch
+        ORDER BY max(at) DESC, branch
         LIMIT $2 OFFSET $3
         "#,
         project_id,
@@ -116,11 +128,11 @@ pub async fn branches(
     .await
 }
 
-/// The official Koji builds of the commits pushed to these branches of the
-/// project, oldest first, each with the branch (in `branch`) whose push
-/// brought its commit. A commit pushed to two branches (a fast-forward of
-/// `f43` to `rawhide`, say) gives each of its builds once per branch; the
-/// caller tells them apart by their target.
+/// The official Koji builds of these branches of the project, oldest first:
+/// those made for the branch (by their target), and those of the commits
+/// pushed to it, each with the branch in `branch`. A commit pushed to two
+/// branches (a fast-forward of `f43` to `rawhide`, say) gives each of its
+/// builds once per branch; the caller tells them apart by their target.
 ///
 /// Official builds are found by project and commit, for which `koji_builds`
 /// has no index: this reads the table once.
@@ -139,11 +151,15 @@ pub async fn official_builds_of_branches(
                NULL::bigint AS "pr_number?", pj.url AS "project_url?",
                pj.namespace AS "namespace?", pj.repo AS "repo?"
         FROM (
-            SELECT DISTINCT project_id, branch, new_sha FROM pushes
-            WHERE project_id = $1 AND branch = ANY($2)
+            SELECT DISTINCT b.id, ps.branch FROM pushes ps
+            JOIN koji_builds b ON b.project_id = ps.project_id AND b.commit_sha = ps.new_sha
+                              AND NOT b.scratch
+            WHERE ps.project_id = $1 AND ps.branch = ANY($2)
+            UNION
+            SELECT id, branch FROM koji_builds
+            WHERE project_id = $1 AND NOT scratch AND branch = ANY($2)
         ) ps
-        JOIN koji_builds b ON b.project_id = ps.project_id AND b.commit_sha = ps.new_sha
-                          AND NOT b.scratch
+        JOIN koji_builds b ON b.id = ps.id
         JOIN projects pj ON pj.id = b.project_id
         ORDER BY b.id, ps.branch
         "#,

@@ -45,7 +45,7 @@ async fn every_answer_allows_the_dashboards_origin() {
             (
                 "an unknown path",
                 Method::GET,
-                "/api/copr-builds/nope".into(),
+                "/api/no-such-endpoint".into(),
                 None,
                 StatusCode::NOT_FOUND,
             ),

@@ -306,7 +306,7 @@ pub struct ProjectBranch {
     branch: String,
     /// Always empty: Copr builds.
     builds: Vec<CoprBuildShort>,
-    /// The official Koji builds of the commits pushed to the branch.
+    /// The official Koji builds made for the branch or of the commits pushed to it.
     koji_builds: Vec<KojiBuildShort>,
     /// Always empty.
     srpm_builds: Vec<SrpmBuildShort>,
@@ -327,12 +327,12 @@ fn built_for_branch(target: &str, branch: &str) -> bool {
     }
 }
 
-/// The branches of a project that we recorded pushes to, the most recently
-/// pushed first. Packit lists the branches it ran jobs for on push; Fedora CI
-/// runs none on push, but records every push (SPEC F7) and every official
-/// Koji build with its commit, and tests official builds in Bodhi updates
-/// (F6): so each branch comes with the official builds of the commits pushed
-/// to it and the gating runs of those builds.
+/// The branches of a project that we recorded pushes to or official builds
+/// for, the most recently active first. Packit lists the branches it ran jobs
+/// for on push; Fedora CI runs none on push, but records every push (SPEC F7)
+/// and every official Koji build with its commit and branch, and tests
+/// official builds in Bodhi updates (F6): so each branch comes with its
+/// official builds and the gating runs of those builds.
 #[utoipa::path(get, path = "/api/projects/{forge}/{namespace}/{repo}/branches", tag = "dashboard",
     params(
         ("forge" = String, Path, description = "The forge's host, e.g. src.fedoraproject.org"),
