@@ -633,6 +633,14 @@ pub fn load_with_env(
     };
     if let Some(names) = named("bus.queues") {
         settings.bus.queues.retain(|name, _| names.contains(name));
+        // The operator's one queue, and no bindings of their own: the built-in bindings (the
+        // topics Fedora CI decides) go to it, as they went to the queue it replaces.
+        let own_bindings = own.get_array("bus.bindings").is_ok();
+        if let (false, [queue]) = (own_bindings, Vec::from_iter(names).as_slice()) {
+            for binding in &mut settings.bus.bindings {
+                binding.queue = Some(queue.clone());
+            }
+        }
     }
     if let Some(names) = named("bus.exchanges") {
         settings
@@ -1187,6 +1195,12 @@ impl Bus {
                 "a client certificate is configured (bus.tls.certfile), so the URL must be amqps://",
             ));
         }
+        if self.queues.len() > 1 {
+            return Err(ConfigError::key(
+                "bus.queues",
+                "the service consumes from one queue; define at most one",
+            ));
+        }
         for (i, binding) in self.bindings.iter().enumerate() {
             if binding.routing_keys.is_empty() {
                 return Err(ConfigError::key(
@@ -1201,20 +1215,8 @@ impl Bus {
                         format!("queue {queue:?} is not defined under bus.queues"),
                     ));
                 }
-                None if self.queues.len() > 1 => {
-                    return Err(ConfigError::key(
-                        &format!("bus.bindings[{i}].queue"),
-                        "is required when several queues are defined",
-                    ));
-                }
                 _ => {}
             }
-        }
-        if self.queues.len() > 1 {
-            return Err(ConfigError::key(
-                "bus.queues",
-                "the service consumes from one queue; define at most one",
-            ));
         }
         if self.qos.prefetch_count == 0 {
             return Err(ConfigError::key(
@@ -1892,10 +1894,40 @@ mod tests {
         );
         assert_eq!(names(&settings).0, ["fedora-ci-worker"]);
 
-        // An own queue without a binding for it: refused, naming the key.
+        // An own queue and no bindings: the built-in bindings go to it.
         let unbound = write(&dir, "unbound.toml", "[bus.queues.lonely]\n");
-        let message = error(Some(&unbound), &[]);
-        assert!(message.contains("bus.bindings"), "{message}");
+        let settings = load_with_env(Some(&unbound), env(&[])).expect("an own queue alone loads");
+        assert_eq!(names(&settings).0, ["lonely"]);
+        assert!(!settings.bus.bindings.is_empty());
+        assert!(
+            settings
+                .bus
+                .bindings
+                .iter()
+                .all(|b| b.queue.as_deref() == Some("lonely")),
+            "{:?}",
+            settings.bus.bindings
+        );
+        // The same from the environment.
+        let settings = load_with_env(
+            None,
+            env(&[("FEDORA_CI__BUS__QUEUES__LONELY__DURABLE", "true")]),
+        )
+        .expect("an own queue from the environment loads");
+        assert!(
+            settings
+                .bus
+                .bindings
+                .iter()
+                .all(|b| b.queue.as_deref() == Some("lonely"))
+        );
+        // Two queues: the service consumes from one; refused, naming the key.
+        let two = write(&dir, "two.toml", "[bus.queues.one]\n[bus.queues.two]\n");
+        let message = error(Some(&two), &[]);
+        assert!(
+            message.contains("bus.queues: the service consumes from one queue"),
+            "{message}"
+        );
     }
 
     #[test]
