@@ -1,6 +1,9 @@
 //! Schemathesis (PyPI) against `/api/openapi.json` of a running service:
 //! requests generated from the document, valid and not, find no server
-//! error; the admin endpoints refuse requests without the admin token.
+//! error, and every answer is one the document promises: a documented status
+//! code, the documented content type and headers, and a body that follows
+//! the documented schema. The admin endpoints refuse requests without the
+//! admin token.
 //! `scripts/test` installs it and sets FCI_TEST_PYTHON.
 
 mod support;
@@ -30,7 +33,11 @@ fn run(bin: &std::path::Path, api: &str, extra: &[&str]) -> (bool, String) {
     let output = Command::new(bin)
         .current_dir(dir.path())
         .args(["run", &format!("{api}/api/openapi.json")])
-        .args(["--checks", "not_a_server_error"])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_headers_conformance,response_schema_conformance",
+        ])
         .args(["--max-examples", "25", "--seed", "1"])
         .args(extra)
         .env("NO_COLOR", "1")
@@ -45,7 +52,7 @@ fn run(bin: &std::path::Path, api: &str, extra: &[&str]) -> (bool, String) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn generated_requests_find_no_server_error() {
+async fn generated_requests_get_only_answers_the_document_promises() {
     tokio::time::timeout(TIMEOUT, async {
         let bin = schemathesis();
         let stack = Stack::start().await;

@@ -123,6 +123,7 @@ async fn job_state(state: &AppState, id: i64) -> Result<String, ApiError> {
     params(("id" = i64, Path, description = "The job")),
     responses(
         (status = 200, description = "Due again", body = serde_json::Value),
+        (status = 400, description = "The id is not a whole number", body = super::ErrorBody),
         (status = 401, description = "No or a wrong admin token", body = super::ErrorBody),
         (status = 403, description = "No admin token configured", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
@@ -130,8 +131,9 @@ async fn job_state(state: &AppState, id: i64) -> Result<String, ApiError> {
 async fn retry_job(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = super::dashboard::path_id(&id)?;
     if !store::jobs::retry_dead(&state.pool, id).await? {
         let now = job_state(&state, id).await?;
         return Err(ApiError(
@@ -150,6 +152,7 @@ async fn retry_job(
     params(("id" = i64, Path, description = "The job")),
     responses(
         (status = 200, description = "Canceled", body = serde_json::Value),
+        (status = 400, description = "The id is not a whole number", body = super::ErrorBody),
         (status = 401, description = "No or a wrong admin token", body = super::ErrorBody),
         (status = 403, description = "No admin token configured", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
@@ -157,8 +160,9 @@ async fn retry_job(
 async fn cancel_job(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = super::dashboard::path_id(&id)?;
     if !store::jobs::cancel(&state.pool, id, "canceled by an operator").await? {
         let now = job_state(&state, id).await?;
         return Err(ApiError(
@@ -178,6 +182,7 @@ async fn cancel_job(
     params(("id" = i64, Path, description = "The pipeline")),
     responses(
         (status = 202, description = "Recorded; the decider carries it out", body = serde_json::Value),
+        (status = 400, description = "The id is not a whole number", body = super::ErrorBody),
         (status = 401, description = "No or a wrong admin token", body = super::ErrorBody),
         (status = 403, description = "No admin token configured", body = super::ErrorBody),
         (status = 404, description = "No such pipeline", body = super::ErrorBody),
@@ -185,8 +190,9 @@ async fn cancel_job(
 async fn cancel_pipeline(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = super::dashboard::path_id(&id)?;
     let now = store::flows::pipeline_state(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no pipeline {id}")))?;

@@ -210,7 +210,7 @@ pub(super) fn page_params(
 }
 
 /// A path id: a whole number, else a 400 naming the parameter.
-fn path_id(text: &str) -> Result<i64, ApiError> {
+pub(super) fn path_id(text: &str) -> Result<i64, ApiError> {
     text.parse::<i64>()
         .ok()
         .filter(|id| *id >= 0)
