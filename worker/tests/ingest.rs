@@ -83,8 +83,14 @@ async fn a_message_published_three_times_is_recorded_once() {
         );
         assert_eq!(list[0]["topic"], topic);
         assert_eq!(list[0]["status"], "received");
-        // Give the two copies time to arrive, then count.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // All three deliveries were taken and acknowledged, the copies too: none is waiting,
+        // none is left unacknowledged to be redelivered. Only then count.
+        wait_until(
+            Duration::from_secs(15),
+            "the queue drained, every delivery acknowledged",
+            || async { vhost.drained().then_some(()) },
+        )
+        .await;
         let pool = db.pool().await;
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&pool)

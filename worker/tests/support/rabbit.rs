@@ -129,6 +129,48 @@ pub fn fresh_vhost() -> TestVhost {
     vhost
 }
 
+impl TestVhost {
+    /// Every queue of the vhost with its messages ready for delivery and its
+    /// deliveries not yet acknowledged, as the broker counts them now
+    /// (`rabbitmqctl list_queues`, which asks each queue).
+    pub fn queue_depths(&self) -> Vec<(String, u64, u64)> {
+        let out = run_checked(
+            local_ctl().args([
+                "list_queues",
+                "-p",
+                &self.name,
+                "--quiet",
+                "--no-table-headers",
+                "name",
+                "messages_ready",
+                "messages_unacknowledged",
+            ]),
+            &format!("rabbitmqctl list_queues -p {}", self.name),
+            CTL_TIMEOUT,
+        );
+        out.stdout
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let name = fields.next()?.to_owned();
+                let ready = fields.next()?.parse().ok()?;
+                let unacked = fields.next()?.parse().ok()?;
+                Some((name, ready, unacked))
+            })
+            .collect()
+    }
+
+    /// Whether every queue of the vhost is empty with nothing unacknowledged:
+    /// each delivery was acknowledged, and none is waiting to be redelivered.
+    pub fn drained(&self) -> bool {
+        let depths = self.queue_depths();
+        !depths.is_empty()
+            && depths
+                .iter()
+                .all(|(_, ready, unacked)| *ready == 0 && *unacked == 0)
+    }
+}
+
 impl Drop for TestVhost {
     fn drop(&mut self) {
         match try_run(local_ctl().args(["delete_vhost", &self.name]), CTL_TIMEOUT) {
