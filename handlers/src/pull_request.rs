@@ -3,7 +3,8 @@
 //! The pull request and its head are recorded; the head commit gets a
 //! pipeline with a scratch build (and an ELN build where the package needs
 //! one) and a pending flag; older pipelines of the same pull request are
-//! superseded: what they still run is canceled and they set no more flags.
+//! superseded: what they still run is canceled, their flags still pending
+//! end as `canceled` with the reason, and they set no more flags.
 
 use checkers::naming;
 use checkers::project::ProjectRef;
@@ -456,6 +457,7 @@ pub(crate) async fn end_pipelines(
     )
     .await?;
     for pipeline in &pipelines {
+        let ended_flags = end_flags(conn, d, pipeline, &why).await?;
         d.acted(
             HANDLER,
             Some(format!(
@@ -464,7 +466,7 @@ pub(crate) async fn end_pipelines(
                 naming::short_sha(&pipeline.commit_sha)
             )),
             format!(
-                "{why}: {}{}",
+                "{why}: {}{}{}",
                 if pipeline.stopped.is_empty() {
                     "nothing was running".to_string()
                 } else {
@@ -474,10 +476,53 @@ pub(crate) async fn end_pipelines(
                     format!("; {} unsent flag update(s) dropped", pipeline.dropped_flags)
                 } else {
                     String::new()
+                },
+                if ended_flags > 0 {
+                    format!("; {ended_flags} flag(s) set to canceled")
+                } else {
+                    String::new()
                 }
             ),
             Some(pipeline.id),
         );
     }
     Ok(pipelines.len())
+}
+
+/// End the flags of an ended pipeline still `pending`: `canceled`, saying
+/// why. Pagure keeps every
+/// flag uid on the pull request, and ours name the commit, so these stay in
+/// sight beside the new head's; a check that claims to run when its work was
+/// canceled would stay pending forever (SPEC §5). Results that come later
+/// are recorded on the build or run but set no flag of an ended pipeline.
+async fn end_flags(
+    conn: &mut PgConnection,
+    d: &Decisions,
+    pipeline: &flows::EndedPipeline,
+    why: &str,
+) -> Result<usize, sqlx::Error> {
+    let mut ended = 0;
+    for flag in flows::pending_flags(&mut *conn, pipeline.id).await? {
+        let is_build = flag.test_run_id.is_none();
+        let (status, comment) = checkers::flags::ended_flag(is_build, why);
+        let changed = flows::set_flag(
+            &mut *conn,
+            &flows::FlagState {
+                pull_request_id: flag.pull_request_id,
+                pipeline_id: pipeline.id,
+                commit_sha: &flag.commit_sha,
+                check_name: &flag.check_name,
+                uid: &flag.uid,
+                status: status.as_str(),
+                comment: &comment,
+                url: &flag.url,
+                koji_build_id: flag.koji_build_id,
+                test_run_id: flag.test_run_id,
+            },
+            d.event_id,
+        )
+        .await?;
+        ended += usize::from(changed.is_some());
+    }
+    Ok(ended)
 }
