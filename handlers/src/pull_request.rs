@@ -501,28 +501,8 @@ async fn end_flags(
     pipeline: &flows::EndedPipeline,
     why: &str,
 ) -> Result<usize, sqlx::Error> {
-    let mut ended = 0;
-    for flag in flows::pending_flags(&mut *conn, pipeline.id).await? {
-        let is_build = flag.test_run_id.is_none();
-        let (status, comment) = checkers::flags::ended_flag(is_build, why);
-        let changed = flows::set_flag(
-            &mut *conn,
-            &flows::FlagState {
-                pull_request_id: flag.pull_request_id,
-                pipeline_id: pipeline.id,
-                commit_sha: &flag.commit_sha,
-                check_name: &flag.check_name,
-                uid: &flag.uid,
-                status: status.as_str(),
-                comment: &comment,
-                url: &flag.url,
-                koji_build_id: flag.koji_build_id,
-                test_run_id: flag.test_run_id,
-            },
-            d.event_id,
-        )
-        .await?;
-        ended += usize::from(changed.is_some());
-    }
-    Ok(ended)
+    common::cancel_pending_flags(conn, d, pipeline.id, |is_build| {
+        checkers::flags::ended_flag(is_build, why).1
+    })
+    .await
 }
