@@ -18,6 +18,21 @@ pub fn koji_flag(state: KojiTaskState) -> (FlagStatus, &'static str) {
     }
 }
 
+/// The flag of work whose pipeline ended (`why`: "superseded by c0ffee0", "the pull request was
+/// closed"): `canceled`, final, saying why. Its build or tests were canceled or never sent, so
+/// the flag must not go on claiming that they run, and no later result of theirs changes it.
+pub fn ended_flag(is_build: bool, why: &str) -> (FlagStatus, String) {
+    let what = if is_build {
+        "RPM build was canceled"
+    } else {
+        "Tests were canceled"
+    };
+    (
+        FlagStatus::Canceled,
+        truncate_comment(&format!("{what}: {why}")),
+    )
+}
+
 /// The flag of a test in a Testing Farm request state.
 ///
 /// The comment is Testing Farm's `result.summary` when it has one (cut to Pagure's 140

@@ -1,4 +1,4 @@
-use checkers::flags::{koji_flag, testing_farm_flag};
+use checkers::flags::{ended_flag, koji_flag, testing_farm_flag};
 use events::states::{FlagStatus, KojiTaskState, TestingFarmResult, TestingFarmState};
 
 #[test]
@@ -163,4 +163,32 @@ fn the_summary_is_the_comment_when_there_is_one() {
     );
     assert_eq!(comment.chars().count(), 140);
     assert!(comment.ends_with('…'));
+}
+
+#[test]
+fn ended_work_is_canceled_with_the_reason() {
+    let table = [
+        (
+            true,
+            "superseded by c0ffee0",
+            "RPM build was canceled: superseded by c0ffee0",
+        ),
+        (
+            false,
+            "superseded by c0ffee0",
+            "Tests were canceled: superseded by c0ffee0",
+        ),
+        (
+            false,
+            "the pull request was closed",
+            "Tests were canceled: the pull request was closed",
+        ),
+    ];
+    for (is_build, why, text) in table {
+        assert_eq!(
+            ended_flag(is_build, why),
+            (FlagStatus::Canceled, text.to_owned()),
+            "{why}"
+        );
+    }
 }

@@ -500,6 +500,39 @@ pub(crate) async fn set_flag(
     Ok(changed.is_some())
 }
 
+/// End the flags of an ended pipeline still `pending`: `canceled`, with the
+/// comment `comment(is_build)` gives. Returns how many changed.
+pub(crate) async fn cancel_pending_flags(
+    conn: &mut PgConnection,
+    d: &Decisions,
+    pipeline_id: i64,
+    comment: impl Fn(bool) -> String,
+) -> Result<usize, sqlx::Error> {
+    let mut changed = 0;
+    for flag in flows::pending_flags(&mut *conn, pipeline_id).await? {
+        let comment = naming::truncate_comment(&comment(flag.test_run_id.is_none()));
+        let set = flows::set_flag(
+            &mut *conn,
+            &FlagState {
+                pull_request_id: flag.pull_request_id,
+                pipeline_id,
+                commit_sha: &flag.commit_sha,
+                check_name: &flag.check_name,
+                uid: &flag.uid,
+                status: FlagStatus::Canceled.as_str(),
+                comment: &comment,
+                url: &flag.url,
+                koji_build_id: flag.koji_build_id,
+                test_run_id: flag.test_run_id,
+            },
+            d.event_id,
+        )
+        .await?;
+        changed += usize::from(set.is_some());
+    }
+    Ok(changed)
+}
+
 /// The check name and flag uid of a check.
 pub(crate) fn flag_names(
     ctx: &Context,

@@ -348,27 +348,10 @@ pub(crate) async fn cancel_pipeline(
         )
         .await?;
     }
-    let mut flags = 0;
-    for flag in flows::pending_flags(&mut *conn, pipeline_id).await? {
-        let changed = flows::set_flag(
-            &mut *conn,
-            &flows::FlagState {
-                pull_request_id: flag.pull_request_id,
-                pipeline_id,
-                commit_sha: &flag.commit_sha,
-                check_name: &flag.check_name,
-                uid: &flag.uid,
-                status: FlagStatus::Canceled.as_str(),
-                comment: "Canceled by an operator",
-                url: &flag.url,
-                koji_build_id: flag.koji_build_id,
-                test_run_id: flag.test_run_id,
-            },
-            d.event_id,
-        )
-        .await?;
-        flags += usize::from(changed.is_some());
-    }
+    let flags = common::cancel_pending_flags(conn, d, pipeline_id, |_| {
+        "Canceled by an operator".to_owned()
+    })
+    .await?;
     d.acted(
         HANDLER,
         subject,

@@ -3,7 +3,8 @@
 //! The pull request and its head are recorded; the head commit gets a
 //! pipeline with a scratch build (and an ELN build where the package needs
 //! one) and a pending flag; older pipelines of the same pull request are
-//! superseded: what they still run is canceled and they set no more flags.
+//! superseded: what they still run is canceled, their flags still pending
+//! end as `canceled` with the reason, and they set no more flags.
 
 use checkers::naming;
 use checkers::project::ProjectRef;
@@ -456,6 +457,7 @@ pub(crate) async fn end_pipelines(
     )
     .await?;
     for pipeline in &pipelines {
+        let ended_flags = end_flags(conn, d, pipeline, &why).await?;
         d.acted(
             HANDLER,
             Some(format!(
@@ -464,7 +466,7 @@ pub(crate) async fn end_pipelines(
                 naming::short_sha(&pipeline.commit_sha)
             )),
             format!(
-                "{why}: {}{}",
+                "{why}: {}{}{}",
                 if pipeline.stopped.is_empty() {
                     "nothing was running".to_string()
                 } else {
@@ -474,10 +476,33 @@ pub(crate) async fn end_pipelines(
                     format!("; {} unsent flag update(s) dropped", pipeline.dropped_flags)
                 } else {
                     String::new()
+                },
+                if ended_flags > 0 {
+                    format!("; {ended_flags} flag(s) set to canceled")
+                } else {
+                    String::new()
                 }
             ),
             Some(pipeline.id),
         );
     }
     Ok(pipelines.len())
+}
+
+/// End the flags of an ended pipeline still `pending`: `canceled`, saying
+/// why. Pagure keeps every
+/// flag uid on the pull request, and ours name the commit, so these stay in
+/// sight beside the new head's; a check that claims to run when its work was
+/// canceled would stay pending forever (SPEC §5). Results that come later
+/// are recorded on the build or run but set no flag of an ended pipeline.
+async fn end_flags(
+    conn: &mut PgConnection,
+    d: &Decisions,
+    pipeline: &flows::EndedPipeline,
+    why: &str,
+) -> Result<usize, sqlx::Error> {
+    common::cancel_pending_flags(conn, d, pipeline.id, |is_build| {
+        checkers::flags::ended_flag(is_build, why).1
+    })
+    .await
 }

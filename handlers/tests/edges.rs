@@ -253,6 +253,19 @@ async fn a_closed_pull_request_stops_its_pipeline() {
     .expect("rows");
     assert_eq!((pr.as_str(), pipeline.as_str()), ("closed", "closed"));
     assert_eq!(support::outcome(&pool, event).await["status"], "processed");
+    // Nothing stays pending: the test flags end, saying why.
+    let flags: Vec<(String, String)> =
+        sqlx::query_as("SELECT DISTINCT status, comment FROM flags WHERE test_run_id IS NOT NULL")
+            .fetch_all(&pool)
+            .await
+            .expect("flags");
+    assert_eq!(
+        flags,
+        [(
+            "canceled".to_string(),
+            "Tests were canceled: the pull request was closed".to_string()
+        )]
+    );
 }
 
 /// A polling pass can enqueue thousands of reads at once: the work decided

@@ -28,6 +28,15 @@ async fn pending_flag_jobs_of(pool: &PgPool, sha: &str) -> i64 {
     .expect("count")
 }
 
+/// How many flags of a commit are still pending.
+async fn pending_flags_of(pool: &PgPool, sha: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM flags WHERE commit_sha = $1 AND status = 'pending'")
+        .bind(sha)
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
 fn reason(outcome: &Value) -> &str {
     outcome["reason"].as_str().unwrap_or_default()
 }
@@ -113,7 +122,8 @@ async fn a_pull_request_from_opening_to_retriggers() {
         .expect("some flags sent");
 
     // PR updated to B: the requests Testing Farm has are canceled, the ones
-    // not yet sent are dropped, and no flag is set for the old commit.
+    // not yet sent are dropped, and the old commit's pending flags end as
+    // canceled, saying why.
     let updated = decide(&pool, &ctx, &pr_message("updated", B, 1_729_690_000)).await;
     let jobs = support::jobs_of_event(&pool, updated).await;
     let cancels: Vec<&Value> = jobs
@@ -128,7 +138,12 @@ async fn a_pull_request_from_opening_to_retriggers() {
     .await
     .expect("count");
     assert_eq!(dropped, 3);
-    assert_eq!(pending_flag_jobs_of(&pool, OLD).await, 0);
+    assert_eq!(pending_flags_of(&pool, OLD).await, 0);
+    assert_eq!(
+        pending_flag_jobs_of(&pool, OLD).await,
+        6,
+        "one update per test flag, to canceled"
+    );
     assert!(
         kinds(&pool, updated)
             .await
@@ -163,8 +178,13 @@ async fn a_pull_request_from_opening_to_retriggers() {
         .collect();
     assert_eq!(cancel_koji.len(), 1, "{jobs:#?}");
     assert_eq!(cancel_koji[0]["payload"]["koji_build_id"], b_build);
-    assert_eq!(pending_flag_jobs_of(&pool, B).await, 0);
-    // Koji confirms the cancel: recorded, no flag for B.
+    assert_eq!(pending_flags_of(&pool, B).await, 0);
+    assert_eq!(
+        pending_flag_jobs_of(&pool, B).await,
+        1,
+        "B's build flag goes to canceled"
+    );
+    // Koji confirms the cancel: recorded, no other flag for B.
     let canceled = decide(&pool, &ctx, &koji_message(90_002, "OPEN", "CANCELED")).await;
     assert!(kinds(&pool, canceled).await.is_empty());
     // A late message about the old commit does not move the PR back.

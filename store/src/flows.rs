@@ -1409,7 +1409,8 @@ pub struct EndedPipeline {
     pub commit_sha: String,
     /// Builds and test runs stopped ("Koji build 7", "rpmlint test").
     pub stopped: Vec<String>,
-    /// Flag updates that were not sent yet and never will be.
+    /// Updates of flags still pending that were not sent yet and never will
+    /// be: the flags are set to canceled instead.
     pub dropped_flags: i64,
 }
 
@@ -1504,6 +1505,11 @@ async fn stop_pipelines(
                 updated_at = now()
             WHERE pipeline_id = ANY($1) AND state = 'pending'
               AND kind IN ('submit-scratch-build', 'submit-testing-farm', 'set-flag')
+              -- A result decided while the commit was the head is still
+              -- sent; a flag still pending is set to canceled instead.
+              AND (kind <> 'set-flag' OR EXISTS (
+                  SELECT 1 FROM flags f
+                  WHERE f.id = (jobs.payload->>'flag_id')::int8 AND f.status = 'pending'))
             RETURNING kind, payload, pipeline_id
         ), unsent_builds AS (
             SELECT (payload->>'koji_build_id')::int8 AS id FROM dropped

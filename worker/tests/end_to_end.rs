@@ -196,90 +196,249 @@ async fn a_pull_request_from_a_branch_of_the_same_repository() {
     .expect("test timed out");
 }
 
+const B: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+const C: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+
+/// Three heads in a row: `OLD` builds and its five tests are submitted; `B`
+/// supersedes it (the requests are deleted at Testing Farm) and its build
+/// starts; `C` supersedes `B` (its task is canceled at Koji). Returns `B`'s
+/// and `C`'s Koji submissions, once everything has settled.
+async fn three_heads(
+    stack: &Stack,
+    pool: &sqlx::PgPool,
+) -> (
+    clients::standins::koji::Submission,
+    clients::standins::koji::Submission,
+) {
+    stack.publish(&opened(OLD, 1_729_687_175, "new")).await;
+    let first = koji_submission(stack, 1).await;
+    stack
+        .koji
+        .set_task_state(first.task_id, KojiTaskState::Closed, &["x86_64"]);
+    stack.publish_koji_task(first.task_id).await;
+    wait_until(
+        Duration::from_secs(30),
+        "five Testing Farm requests",
+        || async { (stack.testing_farm.requests().len() >= 5).then_some(()) },
+    )
+    .await;
+    stack.settle(pool).await;
+
+    stack.publish(&opened(B, 1_729_690_000, "updated")).await;
+    let second = koji_submission(stack, 2).await;
+    wait_until(
+        Duration::from_secs(30),
+        "the old requests canceled",
+        || async {
+            let deletes = stack
+                .testing_farm
+                .calls()
+                .iter()
+                .filter(|c| c.method == "DELETE")
+                .count();
+            (deletes >= 5).then_some(())
+        },
+    )
+    .await;
+    stack
+        .koji
+        .set_task_state(second.task_id, KojiTaskState::Open, &["x86_64"]);
+    stack.publish_koji_task(second.task_id).await;
+    stack.publish(&opened(C, 1_729_700_000, "updated")).await;
+    wait_until(
+        Duration::from_secs(30),
+        "B's task canceled at Koji",
+        || async {
+            stack
+                .koji
+                .cancellations()
+                .contains(&second.task_id)
+                .then_some(())
+        },
+    )
+    .await;
+    let third = koji_submission(stack, 3).await;
+    stack.settle(pool).await;
+    (second, third)
+}
+
+/// The flags of one commit, by check name.
+fn flags_of(all: &BTreeMap<String, Flag>, short_sha: &str) -> BTreeMap<String, Flag> {
+    all.iter()
+        .filter(|(name, _)| name.ends_with(&format!("[{short_sha}]")))
+        .map(|(name, flag)| (name.clone(), flag.clone()))
+        .collect()
+}
+
+/// Every flag of a superseded commit has ended: what had finished keeps its
+/// result, what was canceled says so and why.
+fn assert_superseded_flags(all: &BTreeMap<String, Flag>) {
+    let old = flags_of(all, "889f07a");
+    assert_eq!(old.len(), 6, "a build and five tests: {old:#?}");
+    let build = &old["Fedora CI - scratch build - rawhide [889f07a]"];
+    assert_eq!(
+        (build.status.as_str(), build.comment.as_str()),
+        ("success", "RPM build succeeded"),
+        "a build that finished before it was superseded keeps its result"
+    );
+    for (name, flag) in old
+        .iter()
+        .filter(|(name, _)| !name.contains("scratch build"))
+    {
+        assert_eq!(
+            (flag.status.as_str(), flag.comment.as_str()),
+            ("canceled", "Tests were canceled: superseded by b0b0b0b"),
+            "{name}"
+        );
+    }
+    let b = flags_of(all, "b0b0b0b");
+    assert_eq!(b.len(), 1, "{b:#?}");
+    let build = &b["Fedora CI - scratch build - rawhide [b0b0b0b]"];
+    assert_eq!(
+        (build.status.as_str(), build.comment.as_str()),
+        ("canceled", "RPM build was canceled: superseded by c0ffee0")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn an_update_cancels_the_older_work_and_no_stale_flag_appears() {
+async fn an_update_ends_the_older_commits_flags_as_canceled() {
     tokio::time::timeout(TIMEOUT, async {
         let stack = Stack::start().await;
         let _service = stack.spawn(&[]).await;
         let pool = stack.db.pool().await;
-        stack.publish(&opened(OLD, 1_729_687_175, "new")).await;
-        let first = koji_submission(&stack, 1).await;
-        stack
-            .koji
-            .set_task_state(first.task_id, KojiTaskState::Closed, &["x86_64"]);
-        stack.publish_koji_task(first.task_id).await;
-        wait_until(
-            Duration::from_secs(30),
-            "five Testing Farm requests",
-            || async { (stack.testing_farm.requests().len() >= 5).then_some(()) },
-        )
-        .await;
-        stack.settle(&pool).await;
-        let old_flags = flags(&stack, "rpms/optee_os", 2);
+        three_heads(&stack, &pool).await;
 
-        // A new head: the old requests are deleted at Testing Farm, a new
-        // build is submitted; then the new build starts and the PR moves
-        // again: its task is canceled at Koji.
-        let b = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
-        stack.publish(&opened(b, 1_729_690_000, "updated")).await;
-        let second = koji_submission(&stack, 2).await;
-        wait_until(
-            Duration::from_secs(30),
-            "the old requests canceled",
-            || async {
-                let deletes = stack
-                    .testing_farm
-                    .calls()
-                    .iter()
-                    .filter(|c| c.method == "DELETE")
-                    .count();
-                (deletes >= 5).then_some(())
-            },
-        )
-        .await;
-        stack
-            .koji
-            .set_task_state(second.task_id, KojiTaskState::Open, &["x86_64"]);
-        stack.publish_koji_task(second.task_id).await;
-        let c = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
-        stack.publish(&opened(c, 1_729_700_000, "updated")).await;
-        wait_until(
-            Duration::from_secs(30),
-            "B's task canceled at Koji",
-            || async {
-                stack
-                    .koji
-                    .cancellations()
-                    .contains(&second.task_id)
-                    .then_some(())
-            },
-        )
-        .await;
-        // Late news about the old commits changes no flag of theirs.
-        for id in stack.testing_farm.request_ids() {
-            stack
-                .testing_farm
-                .set_state(&id, "complete", Some("passed"), Some("late"));
-        }
-        stack
-            .koji
-            .set_task_state(second.task_id, KojiTaskState::Canceled, &["x86_64"]);
-        stack.publish_koji_task(second.task_id).await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        stack.settle(&pool).await;
-        let now = flags(&stack, "rpms/optee_os", 2);
-        for (name, flag) in &old_flags {
-            assert_eq!(
-                now.get(name),
-                Some(flag),
-                "{name} changed after it was superseded"
-            );
-        }
-        assert!(
-            now.values().all(|f| f.comment != "late"),
-            "no stale result reached a flag: {now:#?}"
+        let all = flags(&stack, "rpms/optee_os", 2);
+        assert_superseded_flags(&all);
+        let pending: Vec<&String> = all
+            .iter()
+            .filter(|(_, f)| f.status == "pending")
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            pending,
+            ["Fedora CI - scratch build - rawhide [c0ffee0]"],
+            "only the newest head's build is still pending"
         );
         assert_eq!(stack.koji.submissions().len(), 3, "one build per head");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn late_results_of_older_commits_change_no_flag() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        let (second, third) = three_heads(&stack, &pool).await;
+
+        // The newest head builds and passes its tests.
+        stack
+            .koji
+            .set_task_state(third.task_id, KojiTaskState::Closed, &["x86_64"]);
+        stack.publish_koji_task(third.task_id).await;
+        let ids = wait_until(
+            Duration::from_secs(30),
+            "five more Testing Farm requests",
+            || async {
+                let ids = stack.testing_farm.request_ids();
+                (ids.len() >= 10).then_some(ids)
+            },
+        )
+        .await;
+        for id in &ids[5..] {
+            stack
+                .testing_farm
+                .set_state(id, "complete", Some("passed"), Some("c0ffee0 passed"));
+        }
+        wait_until(Duration::from_secs(30), "c0ffee0's final flags", || async {
+            let newest = flags_of(&flags(&stack, "rpms/optee_os", 2), "c0ffee0");
+            (newest.len() == 6 && newest.values().all(|f| f.status == "success")).then_some(())
+        })
+        .await;
+        stack.settle(&pool).await;
+        let before = flags(&stack, "rpms/optee_os", 2);
+
+        // Late news about the older commits: OLD's requests complete after
+        // all (Testing Farm calls the webhook), B's task closes although it
+        // was canceled (Koji says so on the bus).
+        let baseline: i64 = sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM decisions")
+            .fetch_one(&pool)
+            .await
+            .expect("decisions");
+        for id in &ids[..5] {
+            stack
+                .testing_farm
+                .set_state(id, "complete", Some("passed"), Some("late"));
+            stack.testing_farm.notify(id).await.expect("webhook");
+        }
+        stack
+            .koji
+            .set_task_state(second.task_id, KojiTaskState::Closed, &["x86_64"]);
+        stack.publish_koji_task(second.task_id).await;
+        wait_until(
+            Duration::from_secs(30),
+            "the late results decided",
+            || async {
+                let notifications: i64 = sqlx::query_scalar(
+                    "SELECT count(DISTINCT subject) FROM decisions
+                     WHERE id > $1 AND subject = ANY($2)",
+                )
+                .bind(baseline)
+                .bind(
+                    ids[..5]
+                        .iter()
+                        .map(|id| format!("request {id}"))
+                        .collect::<Vec<_>>(),
+                )
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+                let koji: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM decisions WHERE id > $1 AND subject = $2",
+                )
+                .bind(baseline)
+                .bind(format!("Koji task {}", second.task_id))
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+                (notifications == 5 && koji >= 1).then_some(())
+            },
+        )
+        .await;
+        stack.settle(&pool).await;
+
+        let after = flags(&stack, "rpms/optee_os", 2);
+        assert_eq!(after, before, "late results changed a flag");
+        assert_superseded_flags(&after);
+        let newest = flags_of(&after, "c0ffee0");
+        for (name, flag) in &newest {
+            let expected = if name.contains("scratch build") {
+                "RPM build succeeded"
+            } else {
+                "c0ffee0 passed"
+            };
+            assert_eq!(
+                (flag.status.as_str(), flag.comment.as_str()),
+                ("success", expected),
+                "{name}"
+            );
+        }
+        // Koji had confirmed the cancel: the late CLOSED is older news.
+        let build_state: String =
+            sqlx::query_scalar("SELECT koji_state FROM koji_builds WHERE task_id = $1")
+                .bind(second.task_id)
+                .fetch_one(&pool)
+                .await
+                .expect("B's build");
+        assert_eq!(build_state, "CANCELED");
+        assert_eq!(
+            stack.testing_farm.request_ids().len(),
+            10,
+            "B's late success starts no tests"
+        );
     })
     .await
     .expect("test timed out");
