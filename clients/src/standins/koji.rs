@@ -185,6 +185,11 @@ impl KojiHub {
         );
     }
 
+    /// The build targets the hub knows from now on (see [`KNOWN_TARGETS`]).
+    pub fn set_targets(&self, targets: &[&str]) {
+        self.hub().targets = targets.iter().map(|t| (*t).to_owned()).collect();
+    }
+
     /// The next `n` calls get this fault (see [`crate::koji::faults`]).
     pub fn fault_next(&self, n: usize, fault_code: i64, fault_string: &str) {
         self.push_failures(
@@ -266,7 +271,22 @@ struct Hub {
     cancellations: Vec<i64>,
     calls: Vec<String>,
     scripted: VecDeque<Scripted>,
+    targets: Vec<String>,
 }
+
+/// The build targets the hub knows: one per release branch the tests' real
+/// messages and flows use, named as on Fedora's hub (`koji list-targets`:
+/// `rawhide`, `fNN`, `eln`, `epelN`, `epelN.M`). A `build` for any other
+/// target is refused with the `GenericError` "No such build target: <name>"
+/// that `getBuildTarget(<name>, strict=True)` raises on the hub (kojihub's
+/// `get_build_target`; koji's `tests/test_hub/test_get_build_target.py`), and
+/// that `koji build` (cli `handle_build`, the route production takes) reports
+/// before it submits anything; the stand-in refuses the `build` call itself
+/// with it, so the XML-RPC route sees the same refusal. Tests may change the
+/// list with [`KojiHub::set_targets`].
+pub const KNOWN_TARGETS: &[&str] = &[
+    "rawhide", "f40", "f41", "f42", "f43", "eln", "epel9", "epel10", "epel10.0", "epel10.1",
+];
 
 impl Default for Hub {
     fn default() -> Self {
@@ -279,6 +299,7 @@ impl Default for Hub {
             cancellations: Vec::new(),
             calls: Vec::new(),
             scripted: VecDeque::new(),
+            targets: KNOWN_TARGETS.iter().map(|t| (*t).to_owned()).collect(),
         }
     }
 }
@@ -646,6 +667,12 @@ fn dispatch(hub: &mut Hub, method: &str, params: Vec<Value>) -> Result<Value, Fa
             let Value::String(target) = target else {
                 return Err(invalid_type(&target, "str"));
             };
+            if !hub.targets.contains(&target) {
+                return Err(fault(
+                    faults::GENERIC_ERROR,
+                    format!("No such build target: {target}"),
+                ));
+            }
             let opts = match opts {
                 Value::Nil => Value::Struct(Vec::new()),
                 opts @ Value::Struct(_) => opts,

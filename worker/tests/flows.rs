@@ -1,0 +1,245 @@
+//! The flows that had no test of their own, end to end: the real service
+//! process against the stand-ins, driven by real bus messages (or variants
+//! of them that change one field), each test asserting what a packager or an
+//! operator sees: flags and comments on the pull request, the calls the
+//! stand-ins received, the event's status and reason.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clients::distgit::Flag;
+use events::states::KojiTaskState;
+use serde_json::{Value, json};
+use support::stack::{self, Stack};
+use support::wait_until;
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+const PROJECT: &str = "rpms/optee_os";
+const BUILD_FLAG: &str = "Fedora CI - scratch build - rawhide [889f07a]";
+
+/// The real PR-opened message from a fork, with an id of its own.
+fn opened() -> Value {
+    let mut message = stack::message("pagure.pull-request.new-fork.json");
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    message
+}
+
+/// The flags on a pull request, by check name.
+fn flags(stack: &Stack, project: &str, pr: i64) -> BTreeMap<String, Flag> {
+    stack
+        .distgit
+        .flags()
+        .get(&(project.to_string(), pr))
+        .map(|by_uid| {
+            by_uid
+                .values()
+                .map(|f| (f.username.clone(), f.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The scratch-build flag once it has left `pending`.
+async fn final_build_flag(stack: &Stack, name: &str) -> Flag {
+    wait_until(
+        Duration::from_secs(60),
+        "the scratch build's flag to end",
+        || async {
+            flags(stack, PROJECT, 2)
+                .get(name)
+                .filter(|f| f.status != "pending")
+                .cloned()
+        },
+    )
+    .await
+}
+
+/// `GET /api/events/{message_id}`.
+async fn event(stack: &Stack, message_id: &str) -> Value {
+    let url = format!("{}/api/events/{message_id}", stack.api());
+    support::get_json(&url)
+        .await
+        .unwrap_or_else(|| panic!("no event at {url}"))
+}
+
+/// How many `build` calls the Koji stand-in received.
+fn build_calls(stack: &Stack) -> usize {
+    stack
+        .koji
+        .calls()
+        .iter()
+        .filter(|m| m.as_str() == "build")
+        .count()
+}
+
+// ------------------------------------------------------------ Koji failures
+
+#[tokio::test(flavor = "multi_thread")]
+async fn koji_down_past_the_last_attempt_ends_the_build_flag_in_error() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        // Every call to the hub answers 503, as a proxy in front of a hub that is down.
+        stack.koji.fail_next(100_000, 503);
+        let message = opened();
+        stack.publish(&message).await;
+
+        let flag = final_build_flag(&stack, BUILD_FLAG).await;
+        assert_eq!(flag.status, "error", "{flag:?}");
+        assert!(
+            flag.comment
+                .starts_with("the build could not be submitted to Koji"),
+            "{flag:?}"
+        );
+        assert!(flag.comment.contains("503"), "{flag:?}");
+        stack.settle(&pool).await;
+
+        // Every attempt of the job (10, docs/configuration.md) called the hub, and no more.
+        assert_eq!(build_calls(&stack), 10, "{:?}", stack.koji.calls());
+        assert!(stack.koji.submissions().is_empty());
+        let (state, attempts): (String, i32) =
+            sqlx::query_as("SELECT state, attempts FROM jobs WHERE kind = 'submit-scratch-build'")
+                .fetch_one(&pool)
+                .await
+                .expect("the submission job");
+        assert_eq!((state.as_str(), attempts), ("dead", 10));
+        assert!(
+            stack.testing_farm.calls().is_empty(),
+            "no Testing Farm request without a build"
+        );
+        let event = event(&stack, message["id"].as_str().expect("id")).await;
+        assert_eq!(event["status"], "processed", "{event:#}");
+        assert_eq!(
+            flags(&stack, PROJECT, 2).len(),
+            1,
+            "only the build's flag; no test flags"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_koji_does_not_know_ends_in_error_at_once() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        // The real pull request, against a release branch whose target the
+        // hub does not have (the stand-in's list: `KNOWN_TARGETS`).
+        let mut message = opened();
+        message["body"]["pullrequest"]["branch"] = json!("f39");
+        stack.publish(&message).await;
+
+        let flag = final_build_flag(&stack, "Fedora CI - scratch build - f39 [889f07a]").await;
+        assert_eq!(flag.status, "error", "{flag:?}");
+        assert!(
+            flag.comment
+                .starts_with("the build could not be submitted to Koji"),
+            "{flag:?}"
+        );
+        assert!(
+            flag.comment.contains("No such build target: f39"),
+            "the flag names the problem: {flag:?}"
+        );
+        stack.settle(&pool).await;
+        assert_eq!(build_calls(&stack), 1, "a refusal is not retried");
+        let (state, attempts): (String, i32) =
+            sqlx::query_as("SELECT state, attempts FROM jobs WHERE kind = 'submit-scratch-build'")
+                .fetch_one(&pool)
+                .await
+                .expect("the submission job");
+        assert_eq!((state.as_str(), attempts), ("dead", 1));
+        assert!(stack.testing_farm.calls().is_empty());
+        let event = event(&stack, message["id"].as_str().expect("id")).await;
+        assert_eq!(event["status"], "processed", "{event:#}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_koji_task_gives_a_failure_flag_and_no_tests() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        stack.publish(&opened()).await;
+        let task = wait_until(Duration::from_secs(30), "a build submitted", || async {
+            stack.koji.submissions().first().map(|s| s.task_id)
+        })
+        .await;
+        stack
+            .koji
+            .set_task_state(task, KojiTaskState::Open, &["x86_64"]);
+        stack.publish_koji_task(task).await;
+        stack
+            .koji
+            .set_task_state(task, KojiTaskState::Failed, &["x86_64"]);
+        stack.publish_koji_task(task).await;
+
+        let flag = final_build_flag(&stack, BUILD_FLAG).await;
+        assert_eq!(flag.status, "failure", "{flag:?}");
+        assert_eq!(flag.comment, "RPM build failed");
+        assert!(
+            flag.url.ends_with(&format!("taskinfo?taskID={task}")),
+            "{}",
+            flag.url
+        );
+        stack.settle(&pool).await;
+        assert!(
+            stack.testing_farm.calls().is_empty(),
+            "no Testing Farm request for a failed build"
+        );
+        assert_eq!(flags(&stack, PROJECT, 2).len(), 1, "no test flags");
+        let (status, koji_state): (String, Option<String>) =
+            sqlx::query_as("SELECT status, koji_state FROM koji_builds WHERE task_id = $1")
+                .bind(task)
+                .fetch_one(&pool)
+                .await
+                .expect("the build");
+        assert_eq!(status, "failure");
+        assert_eq!(koji_state.as_deref(), Some("FAILED"));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_koji_task_with_no_result_in_time_ends_in_error() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack
+            .spawn(&[("FEDORA_CI__JOBS__KOJI_TIMEOUT_SECONDS", "4")])
+            .await;
+        let pool = stack.db.pool().await;
+        stack.publish(&opened()).await;
+        // Koji accepts the build and the task never ends.
+        let task = wait_until(Duration::from_secs(30), "a build submitted", || async {
+            stack.koji.submissions().first().map(|s| s.task_id)
+        })
+        .await;
+        stack
+            .koji
+            .set_task_state(task, KojiTaskState::Open, &["x86_64"]);
+        stack.publish_koji_task(task).await;
+
+        let flag = final_build_flag(&stack, BUILD_FLAG).await;
+        assert_eq!(flag.status, "error", "{flag:?}");
+        assert_eq!(flag.comment, "no result from Koji within 4 s");
+        wait_until(
+            Duration::from_secs(30),
+            "the overdue task canceled at Koji",
+            || async { stack.koji.cancellations().contains(&task).then_some(()) },
+        )
+        .await;
+        stack.settle(&pool).await;
+        assert!(stack.testing_farm.calls().is_empty());
+        assert_eq!(stack.koji.submissions().len(), 1);
+    })
+    .await
+    .expect("test timed out");
+}
