@@ -243,3 +243,210 @@ async fn a_koji_task_with_no_result_in_time_ends_in_error() {
     .await
     .expect("test timed out");
 }
+
+// -------------------------------------------------------- tests/* repositories
+
+/// The real PR-opened message, as if it were on the test repository
+/// `tests/optee_os` (from the fork `forks/zbyszek/tests/optee_os`): every
+/// `rpms` path and namespace of the pull request says `tests` instead.
+fn opened_on_tests_repository() -> Value {
+    fn retarget(value: &mut Value) {
+        match value {
+            Value::String(text) if text == "rpms" => *text = "tests".to_owned(),
+            Value::String(text) => *text = text.replace("rpms/", "tests/"),
+            Value::Object(map) => map.values_mut().for_each(retarget),
+            Value::Array(items) => items.iter_mut().for_each(retarget),
+            _ => {}
+        }
+    }
+    let mut message = opened();
+    retarget(&mut message["body"]["pullrequest"]);
+    message
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tests_repository_runs_only_its_own_plans_without_a_build() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        stack.distgit.set_file(
+            "fork/zbyszek/tests/optee_os",
+            "889f07af35d27bbcaf9c535c17a63b974aa42ee3",
+            ".fmf/version",
+        );
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        let message = opened_on_tests_repository();
+        stack.publish(&message).await;
+
+        let request = wait_until(
+            Duration::from_secs(30),
+            "a Testing Farm request",
+            || async { stack.testing_farm.requests().first().cloned() },
+        )
+        .await;
+        stack.settle(&pool).await;
+        assert_eq!(stack.testing_farm.requests().len(), 1, "only custom");
+        assert!(
+            stack.koji.calls().is_empty(),
+            "no build: {:?}",
+            stack.koji.calls()
+        );
+        assert_eq!(
+            request["test"]["tmt"]["url"],
+            "https://src.fedoraproject.org/forks/zbyszek/tests/optee_os.git",
+            "{request:#}"
+        );
+        assert_eq!(
+            request["test"]["tmt"]["ref"],
+            "889f07af35d27bbcaf9c535c17a63b974aa42ee3"
+        );
+        let environment = &request["environments"][0];
+        assert_eq!(
+            environment["os"]["compose"], "Fedora-Rawhide",
+            "{request:#}"
+        );
+        assert!(
+            environment["artifacts"]
+                .as_array()
+                .is_none_or(|a| a.is_empty()),
+            "no build to install: {request:#}"
+        );
+        let flags = flags(&stack, "tests/optee_os", 2);
+        assert_eq!(
+            flags.keys().cloned().collect::<Vec<_>>(),
+            ["Fedora CI - custom - rawhide [889f07a]"],
+            "one flag, for custom: {flags:#?}"
+        );
+        let event = event(&stack, message["id"].as_str().expect("id")).await;
+        assert_eq!(event["status"], "processed", "{event:#}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+// ------------------------------------------------------- project enablement
+
+/// The real PR-opened message, as if it were for the package `package`.
+fn opened_for(package: &str) -> Value {
+    fn rename(value: &mut Value, package: &str) {
+        match value {
+            Value::String(text) => *text = text.replace("optee_os", package),
+            Value::Object(map) => map.values_mut().for_each(|v| rename(v, package)),
+            Value::Array(items) => items.iter_mut().for_each(|v| rename(v, package)),
+            _ => {}
+        }
+    }
+    let mut message = opened();
+    rename(&mut message["body"]["pullrequest"], package);
+    message
+}
+
+/// The event once it has been decided (its status is no longer `received`).
+async fn decided(stack: &Stack, message: &Value) -> Value {
+    let url = format!(
+        "{}/api/events/{}",
+        stack.api(),
+        message["id"].as_str().expect("id")
+    );
+    wait_until(Duration::from_secs(30), "the event decided", || async {
+        support::get_json(&url)
+            .await
+            .filter(|e| e["status"] != "received")
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_project_is_skipped_with_the_reason_and_others_run() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack
+            .spawn(&[(
+                "FEDORA_CI__FEDORA_CI__DISABLED_PROJECTS",
+                "https://src.fedoraproject.org/rpms/optee_os",
+            )])
+            .await;
+        let pool = stack.db.pool().await;
+        let disabled = opened();
+        let other = opened_for("python-rpm-macros");
+        stack.publish(&disabled).await;
+        stack.publish(&other).await;
+
+        let skipped = decided(&stack, &disabled).await;
+        assert_eq!(skipped["status"], "skipped", "{skipped:#}");
+        assert_eq!(
+            skipped["reason"],
+            "PR #2: project disabled: https://src.fedoraproject.org/rpms/optee_os is in \
+             fedora_ci.disabled_projects",
+            "{skipped:#}"
+        );
+        // The other project's build shows the service was working all along.
+        wait_until(Duration::from_secs(30), "the other build", || async {
+            stack.koji.submissions().first().cloned()
+        })
+        .await;
+        stack.settle(&pool).await;
+        let submissions = stack.koji.submissions();
+        assert_eq!(submissions.len(), 1, "{submissions:#?}");
+        assert!(
+            submissions[0].src.contains("/rpms/python-rpm-macros.git#"),
+            "{submissions:#?}"
+        );
+        assert!(
+            flags(&stack, PROJECT, 2).is_empty(),
+            "no flag on a disabled project"
+        );
+        assert_eq!(decided(&stack, &other).await["status"], "processed");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_run_by_default_only_the_enabled_projects_run() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack
+            .spawn(&[
+                ("FEDORA_CI__FEDORA_CI__RUN_BY_DEFAULT", "false"),
+                (
+                    "FEDORA_CI__FEDORA_CI__ENABLED_PROJECTS",
+                    "https://src.fedoraproject.org/rpms/python-rpm-macros,\
+                     https://src.fedoraproject.org/rpms/optee_os",
+                ),
+            ])
+            .await;
+        let pool = stack.db.pool().await;
+        let enabled = opened();
+        let not_listed = opened_for("bash");
+        stack.publish(&not_listed).await;
+        stack.publish(&enabled).await;
+
+        let skipped = decided(&stack, &not_listed).await;
+        assert_eq!(skipped["status"], "skipped", "{skipped:#}");
+        assert_eq!(
+            skipped["reason"],
+            "PR #2: project not enabled: https://src.fedoraproject.org/rpms/bash is not in \
+             fedora_ci.enabled_projects",
+            "{skipped:#}"
+        );
+        let flag = wait_until(
+            Duration::from_secs(30),
+            "the enabled project's flag",
+            || async { flags(&stack, PROJECT, 2).get(BUILD_FLAG).cloned() },
+        )
+        .await;
+        assert_eq!(flag.status, "pending");
+        stack.settle(&pool).await;
+        let submissions = stack.koji.submissions();
+        assert_eq!(submissions.len(), 1, "{submissions:#?}");
+        assert!(
+            submissions[0].src.contains("/rpms/optee_os.git#"),
+            "{submissions:#?}"
+        );
+        assert!(flags(&stack, "rpms/bash", 2).is_empty());
+        assert_eq!(decided(&stack, &enabled).await["status"], "processed");
+    })
+    .await
+    .expect("test timed out");
+}
