@@ -450,3 +450,171 @@ async fn without_run_by_default_only_the_enabled_projects_run() {
     .await
     .expect("test timed out");
 }
+
+// ---------------------------------------------------------- comment commands
+
+/// The real comment message, on the pull request of `opened()`, with the
+/// newest comment `id` written by `user`.
+fn comment(id: i64, user: &str, text: &str) -> Value {
+    let mut message = stack::message("pagure.pull-request.comment.added.json");
+    let mut pr = opened()["body"]["pullrequest"].clone();
+    let mut comment = message["body"]["pullrequest"]["comments"][0].clone();
+    comment["id"] = json!(id);
+    comment["comment"] = json!(text);
+    comment["user"]["name"] = json!(user);
+    comment["user"]["url_path"] = json!(format!("user/{user}"));
+    pr["comments"] = json!([comment]);
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    message["body"]["agent"] = json!(user);
+    message["body"]["pullrequest"] = pr;
+    message
+}
+
+/// The pull request opened and its build closed on Koji; returns the task
+/// id once the tests were requested and everything settled.
+async fn built(stack: &Stack, pool: &sqlx::PgPool) -> i64 {
+    stack.publish(&opened()).await;
+    let task = wait_until(Duration::from_secs(30), "a build submitted", || async {
+        stack.koji.submissions().first().map(|s| s.task_id)
+    })
+    .await;
+    stack
+        .koji
+        .set_task_state(task, KojiTaskState::Closed, &["x86_64"]);
+    stack.publish_koji_task(task).await;
+    // Five tests: custom waits for a .fmf/version the stand-in does not have.
+    wait_until(Duration::from_secs(30), "five requests", || async {
+        (stack.testing_farm.requests().len() >= 5).then_some(())
+    })
+    .await;
+    stack.settle(pool).await;
+    task
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scratch_build_and_help_commands_and_our_own_comments_echoed_back() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        stack.fas.set_groups("zbyszek", &["packager"]);
+        stack.fas.set_groups("mallory", &["fedora-contributor"]);
+        // Our own account is a packager too: only the own-comment rule keeps
+        // its echoed comments from running.
+        stack.fas.set_groups("fedora-ci", &["packager"]);
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        built(&stack, &pool).await;
+        let first = stack.koji.submissions()[0].clone();
+
+        // A packager asks for the build again: Koji gets a second `build`.
+        stack
+            .publish(&comment(901, "zbyszek", "/packit-ci scratch-build"))
+            .await;
+        let second = wait_until(Duration::from_secs(30), "a second build", || async {
+            stack.koji.submissions().get(1).cloned()
+        })
+        .await;
+        assert_eq!(second.src, first.src);
+        assert_eq!(second.target, "rawhide");
+        assert_eq!(second.opts["scratch"], true);
+        stack.settle(&pool).await;
+        assert!(
+            stack.distgit.comments().is_empty(),
+            "no reply to a packager's scratch-build: {:?}",
+            stack.distgit.comments()
+        );
+
+        // Anyone may ask for help; the reply is the usage.
+        let help = comment(902, "mallory", "/packit-ci help");
+        stack.publish(&help).await;
+        let reply = wait_until(Duration::from_secs(30), "the help reply", || async {
+            stack.distgit.comments().first().cloned()
+        })
+        .await;
+        assert_eq!((reply.project.as_str(), reply.pr), (PROJECT, 2));
+        for line in [
+            "Fedora CI understands these commands in a pull request comment:",
+            "- `/packit-ci test` runs all tests again on the latest successful scratch build",
+            "- `/packit-ci test <name>` runs one test again",
+            "- `/packit-ci scratch-build` builds the pull request again in Koji, then runs the tests",
+            "- `/packit-ci help` shows this message",
+            "Only members of the FAS group `packager` can retrigger Fedora CI.",
+            "Documentation: https://packit.dev/fedora-ci",
+        ] {
+            assert!(reply.text.contains(line), "{line:?} in {}", reply.text);
+        }
+        assert!(
+            !reply.text.contains("does not run on this project"),
+            "{}",
+            reply.text
+        );
+        let help_event = decided(&stack, &help).await;
+        assert_eq!(help_event["status"], "processed", "{help_event:#}");
+
+        // Our own comments come back on the bus: the help reply, and one
+        // that reads as a command. Neither gets a reply or a build.
+        let echoed_reply = comment(903, "fedora-ci", &reply.text);
+        let echoed_command = comment(904, "fedora-ci", "/packit-ci scratch-build");
+        stack.publish(&echoed_reply).await;
+        stack.publish(&echoed_command).await;
+        for echoed in [&echoed_reply, &echoed_command] {
+            let event = decided(&stack, echoed).await;
+            assert_eq!(event["status"], "skipped", "{event:#}");
+            assert!(
+                event["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.ends_with("own comment")),
+                "{event:#}"
+            );
+        }
+        stack.settle(&pool).await;
+        assert_eq!(stack.koji.submissions().len(), 2, "no build for our own comment");
+        assert_eq!(stack.distgit.comments().len(), 1, "no reply to our own comments");
+    })
+    .await
+    .expect("test timed out");
+}
+
+// ----------------------------------------------------------- FASJSON cache
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_commands_of_one_packager_look_the_membership_up_once() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        stack.fas.set_groups("zbyszek", &["packager"]);
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        built(&stack, &pool).await;
+        assert!(stack.fas.calls().is_empty(), "no look-up before a command");
+
+        stack
+            .publish(&comment(901, "zbyszek", "/packit-ci test installability"))
+            .await;
+        wait_until(Duration::from_secs(30), "a sixth request", || async {
+            (stack.testing_farm.requests().len() >= 6).then_some(())
+        })
+        .await;
+        stack
+            .publish(&comment(902, "zbyszek", "/packit-ci test rpmlint"))
+            .await;
+        wait_until(Duration::from_secs(30), "a seventh request", || async {
+            (stack.testing_farm.requests().len() >= 7).then_some(())
+        })
+        .await;
+        stack.settle(&pool).await;
+        let requests = stack.testing_farm.requests();
+        assert_eq!(requests.len(), 7);
+        assert_eq!(
+            requests[5]["test"]["tmt"]["url"],
+            "https://github.com/fedora-ci/installability-pipeline.git"
+        );
+        let calls = stack.fas.calls();
+        assert_eq!(
+            calls.len(),
+            1,
+            "one FASJSON call for two commands within fas.cache_seconds: {calls:#?}"
+        );
+        assert!(calls[0].path.contains("zbyszek"), "{calls:#?}");
+    })
+    .await
+    .expect("test timed out");
+}
