@@ -618,3 +618,61 @@ async fn two_commands_of_one_packager_look_the_membership_up_once() {
     .await
     .expect("test timed out");
 }
+
+// --------------------------------------------------------------- readiness
+
+/// `/api/readyz`'s status code and body; `None` when it does not answer.
+async fn readyz(api: &str) -> Option<(u16, Value)> {
+    let response = reqwest::get(format!("{api}/api/readyz")).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.json().await.ok()?))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_turns_unready_while_the_database_is_down_and_back() {
+    tokio::time::timeout(TIMEOUT, async {
+        // A cluster of the test's own, so stopping it disturbs no other test.
+        let postgres = support::PrivatePostgres::start();
+        let db = support::fresh_database_at(&postgres.url()).await;
+        let vhost = support::fresh_vhost();
+        let port = support::free_port();
+        let api = format!("http://127.0.0.1:{port}");
+        let mut service = support::Service::spawn_with_env(
+            &support::service_config(&db.url, &vhost.amqp_url, port),
+            &["run"],
+            &[],
+        );
+        let ready = wait_until(Duration::from_secs(60), "ready", || async {
+            readyz(&api).await.filter(|(status, _)| *status == 200)
+        })
+        .await;
+        assert_eq!(
+            ready.1,
+            json!({"ready": true, "database": "ok", "bus": "ok"})
+        );
+
+        postgres.stop_immediate();
+        let (_, body) = wait_until(Duration::from_secs(60), "unready", || async {
+            readyz(&api).await.filter(|(status, _)| *status == 503)
+        })
+        .await;
+        assert_eq!(
+            body,
+            json!({"ready": false, "database": "unreachable", "bus": "ok"})
+        );
+        let live = reqwest::get(format!("{api}/api/healthz"))
+            .await
+            .expect("healthz answers");
+        assert_eq!(live.status(), 200, "alive while the database is down");
+
+        postgres.start_again();
+        let (_, body) = wait_until(Duration::from_secs(60), "ready again", || async {
+            readyz(&api).await.filter(|(status, _)| *status == 200)
+        })
+        .await;
+        assert_eq!(body["database"], "ok");
+        assert!(service.is_running(), "the service rode it out");
+    })
+    .await
+    .expect("test timed out");
+}
