@@ -676,3 +676,190 @@ async fn readyz_turns_unready_while_the_database_is_down_and_back() {
     .await
     .expect("test timed out");
 }
+
+// ----------------------------------------------------------- operator CLIs
+
+/// Runs the service's command line against the stack's configuration:
+/// (success, stdout, stderr).
+fn cli(stack: &Stack, args: &[&str]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, stack.config()).expect("config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedora-ci-worker"))
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .output()
+        .expect("the CLI runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_records_what_the_bus_did_not_bring_and_it_is_decided() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        // One message came from the bus, and was acted on.
+        let from_bus = opened();
+        stack.publish(&from_bus).await;
+        wait_until(Duration::from_secs(30), "its build", || async {
+            stack.koji.submissions().first().cloned()
+        })
+        .await;
+
+        // The backfill has it again, with two the bus lost: a datagrepper
+        // v2 page and a JSON Lines file.
+        let lost_pr = opened_for("python-rpm-macros");
+        let mut pagure_io = stack::message("pagure.pull-request.new-same-repo.json");
+        pagure_io["id"] = json!(uuid::Uuid::new_v4().to_string());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let page = dir.path().join("page.json");
+        std::fs::write(
+            &page,
+            json!({"raw_messages": [from_bus, lost_pr], "count": 2, "total": 2, "pages": 1,
+                   "arguments": {"page": 1}})
+            .to_string(),
+        )
+        .expect("page");
+        let lines = dir.path().join("lines.jsonl");
+        std::fs::write(&lines, format!("{pagure_io}\n{from_bus}\n")).expect("lines");
+        let (ok, out, err) = cli(
+            &stack,
+            &[
+                "replay",
+                page.to_str().expect("path"),
+                lines.to_str().expect("path"),
+            ],
+        );
+        assert!(ok, "{out}{err}");
+        assert!(
+            out.contains("replayed 4 messages: 2 recorded, 2 already known"),
+            "{out}"
+        );
+
+        // The lost ones are decided as if the bus had brought them.
+        let lost_build = wait_until(Duration::from_secs(30), "the lost PR's build", || async {
+            stack.koji.submissions().get(1).cloned()
+        })
+        .await;
+        assert!(
+            lost_build.src.contains("/rpms/python-rpm-macros.git#"),
+            "{lost_build:?}"
+        );
+        let skipped = decided(&stack, &pagure_io).await;
+        assert_eq!(skipped["status"], "skipped", "{skipped:#}");
+        assert!(
+            skipped["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("not on dist-git")),
+            "{skipped:#}"
+        );
+        stack.settle(&pool).await;
+        assert_eq!(
+            stack.koji.submissions().len(),
+            2,
+            "the known one not built again"
+        );
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT message_id FROM events WHERE source <> 'internal' ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("events");
+        assert_eq!(
+            ids,
+            [&from_bus, &lost_pr, &pagure_io].map(|m| m["id"].as_str().expect("id").to_owned()),
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_cancel_stops_a_job_that_waits_to_run() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        // Koji refuses the first call; the queue then pauses for ten minutes
+        // (the breaker after one failure), so the submission waits to run.
+        stack.koji.fail_next(1, 503);
+        let service = stack
+            .spawn(&[
+                ("FEDORA_CI__JOBS__BREAKER_FAILURES", "1"),
+                ("FEDORA_CI__JOBS__BREAKER_OPEN_SECONDS", "600"),
+                ("FEDORA_CI__JOBS__BACKOFF_BASE_MS", "600000"),
+                ("FEDORA_CI__JOBS__BACKOFF_MAX_SECONDS", "600"),
+            ])
+            .await;
+        let pool = stack.db.pool().await;
+        stack.publish(&opened()).await;
+        let id: i64 = wait_until(
+            Duration::from_secs(30),
+            "the submission waiting",
+            || async {
+                sqlx::query_scalar(
+                    "SELECT id FROM jobs WHERE kind = 'submit-scratch-build' AND state = 'pending'
+                 AND attempts = 1",
+                )
+                .fetch_optional(&pool)
+                .await
+                .ok()
+                .flatten()
+            },
+        )
+        .await;
+        assert_eq!(stack.koji.calls(), ["build"]);
+
+        let (ok, out, err) = cli(&stack, &["jobs", "cancel", &id.to_string()]);
+        assert!(ok, "{out}{err}");
+        assert_eq!(out.trim(), format!("job {id}: canceled"));
+        let (ok, _, err) = cli(&stack, &["jobs", "cancel", &id.to_string()]);
+        assert!(!ok, "canceling it again says so");
+        assert!(
+            err.contains(&format!(
+                "job {id}: not canceled: no such job waiting to run"
+            )),
+            "{err}"
+        );
+        let (ok, listed, err) = cli(&stack, &["jobs", "--state", "canceled"]);
+        assert!(ok, "{err}");
+        assert!(listed.contains("submit-scratch-build"), "{listed}");
+        let (state, last_error): (String, Option<String>) =
+            sqlx::query_as("SELECT state, last_error FROM jobs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .expect("the job");
+        assert_eq!(state, "canceled");
+        assert_eq!(last_error.as_deref(), Some("canceled by an operator"));
+
+        // A service with a closed breaker takes due work at once; a build
+        // of another pull request shows it runs, and the canceled job stays so.
+        drop(service);
+        let _again = stack.spawn(&[]).await;
+        stack.publish(&opened_for("python-rpm-macros")).await;
+        let other = wait_until(Duration::from_secs(30), "the other build", || async {
+            stack.koji.submissions().first().cloned()
+        })
+        .await;
+        assert!(other.src.contains("python-rpm-macros"), "{other:?}");
+        stack.settle(&pool).await;
+        assert_eq!(
+            stack.koji.submissions().len(),
+            1,
+            "the canceled one never ran"
+        );
+        let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("the job");
+        assert_eq!(state, "canceled");
+    })
+    .await
+    .expect("test timed out");
+}
