@@ -863,3 +863,60 @@ async fn jobs_cancel_stops_a_job_that_waits_to_run() {
     .await
     .expect("test timed out");
 }
+
+// ---------------------------------------------------------- poison messages
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poison_message_is_dead_and_rejected_without_requeue() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let vhost = stack.vhost.as_ref().expect("a vhost of the test's own");
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        // A real message's topic and headers, with a body that is not JSON.
+        let real = opened();
+        let poison_id = uuid::Uuid::new_v4().to_string();
+        support::publish_raw(
+            &stack.amqp_url,
+            real["topic"].as_str().expect("topic"),
+            support::fm_properties(&poison_id, support::field_table(&real["headers"])),
+            b"<html>502 Bad Gateway</html>",
+        )
+        .await;
+        // A good one after it is consumed all the same.
+        stack.publish(&real).await;
+        let dead = decided(&stack, &json!({"id": poison_id})).await;
+        assert_eq!(dead["status"], "dead", "{dead:#}");
+        assert!(
+            dead["reason"].as_str().is_some_and(|r| r.contains("JSON")),
+            "{dead:#}"
+        );
+        wait_until(Duration::from_secs(30), "the good one's build", || async {
+            stack.koji.submissions().first().cloned()
+        })
+        .await;
+        stack.settle(&pool).await;
+
+        // The broker holds nothing: not the poison requeued, nor a delivery
+        // left unacknowledged. A requeued message would be ready or
+        // unacknowledged at every look.
+        let queue = "fedora-ci-worker";
+        wait_until(Duration::from_secs(30), "an empty queue", || async {
+            (vhost.queue_counts(queue) == Some((0, 0))).then_some(())
+        })
+        .await;
+        for _ in 0..3 {
+            assert_eq!(vhost.queue_counts(queue), Some((0, 0)));
+        }
+        let recorded: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE message_id = $1 AND status = 'dead'",
+        )
+        .bind(&poison_id)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        assert_eq!(recorded, 1);
+    })
+    .await
+    .expect("test timed out");
+}

@@ -129,6 +129,38 @@ pub fn fresh_vhost() -> TestVhost {
     vhost
 }
 
+impl TestVhost {
+    /// A queue's messages ready for delivery and delivered but not yet
+    /// acknowledged, as the broker counts them (`rabbitmqctl list_queues`,
+    /// which asks the queue itself); `None` while the queue does not exist.
+    /// Blocks the calling thread for about a second.
+    pub fn queue_counts(&self, queue: &str) -> Option<(u64, u64)> {
+        let out = run_checked(
+            local_ctl().args([
+                "list_queues",
+                "-q",
+                "--no-table-headers",
+                "-p",
+                &self.name,
+                "name",
+                "messages_ready",
+                "messages_unacknowledged",
+            ]),
+            &format!("rabbitmqctl list_queues -p {}", self.name),
+            CTL_TIMEOUT,
+        );
+        out.stdout.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                [name, ready, unacked] if *name == queue => {
+                    Some((ready.parse().ok()?, unacked.parse().ok()?))
+                }
+                _ => None,
+            }
+        })
+    }
+}
+
 impl Drop for TestVhost {
     fn drop(&mut self) {
         match try_run(local_ctl().args(["delete_vhost", &self.name]), CTL_TIMEOUT) {
