@@ -781,7 +781,7 @@ async fn replay_records_what_the_bus_did_not_bring_and_it_is_decided() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn jobs_cancel_stops_a_job_that_waits_to_run() {
+async fn jobs_cancel_stops_a_job_that_waits_to_run_and_ends_its_flag() {
     tokio::time::timeout(TIMEOUT, async {
         let stack = Stack::start().await;
         // Koji refuses the first call; the queue then pauses for ten minutes
@@ -836,6 +836,13 @@ async fn jobs_cancel_stops_a_job_that_waits_to_run() {
                 .expect("the job");
         assert_eq!(state, "canceled");
         assert_eq!(last_error.as_deref(), Some("canceled by an operator"));
+        // What waited on it ends: the flag does not stay pending.
+        let flag = final_build_flag(&stack, BUILD_FLAG).await;
+        assert_eq!(flag.status, "error", "{flag:?}");
+        assert_eq!(
+            flag.comment,
+            "the build could not be submitted to Koji: canceled by an operator"
+        );
 
         // A service with a closed breaker takes due work at once; a build
         // of another pull request shows it runs, and the canceled job stays so.

@@ -159,7 +159,7 @@ async fn cancel_job(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    if !store::jobs::cancel(&state.pool, id, "canceled by an operator").await? {
+    if !crate::jobs::cancel_by_operator(&state.pool, id).await? {
         let now = job_state(&state, id).await?;
         return Err(ApiError(
             StatusCode::CONFLICT,
