@@ -324,6 +324,52 @@ async fn a_tests_repository_runs_only_its_own_plans_without_a_build() {
     .expect("test timed out");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tests_repository_without_tmt_plans_runs_nothing() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        let message = opened_on_tests_repository();
+        stack.publish(&message).await;
+        // The service looks for .fmf/version at the head, and finds none.
+        wait_until(
+            Duration::from_secs(30),
+            "the look-up of .fmf/version",
+            || async {
+                stack
+                    .distgit
+                    .calls()
+                    .iter()
+                    .any(|c| c.path.contains(".fmf/version"))
+                    .then_some(())
+            },
+        )
+        .await;
+        stack.settle(&pool).await;
+        let event = event(&stack, message["id"].as_str().expect("id")).await;
+        assert_eq!(event["status"], "skipped", "{event:#}");
+        let reason = event["reason"].as_str().expect("a reason");
+        assert!(
+            reason
+                .ends_with("custom rawhide: no tmt plans: .fmf/version does not exist at 889f07a"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains(
+                "installability rawhide: tests namespace: only custom tests run here, not the \
+                 installability test"
+            ),
+            "{reason}"
+        );
+        assert!(stack.koji.calls().is_empty());
+        assert!(stack.testing_farm.calls().is_empty());
+        assert!(flags(&stack, "tests/optee_os", 2).is_empty());
+    })
+    .await
+    .expect("test timed out");
+}
+
 // ------------------------------------------------------- project enablement
 
 /// The real PR-opened message, as if it were for the package `package`.
@@ -915,6 +961,18 @@ async fn a_poison_message_is_dead_and_rejected_without_requeue() {
         for _ in 0..3 {
             assert_eq!(vhost.queue_counts(queue), Some((0, 0)));
         }
+        // Delivered once each: a requeued poison would have come back.
+        let metrics = reqwest::get(format!("{}/metrics", stack.api()))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let deliveries = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("fedora_ci_bus_deliveries_total "))
+            .unwrap_or_else(|| panic!("no deliveries counted: {metrics}"));
+        assert_eq!(deliveries.trim(), "2", "the poison and the good one");
         let recorded: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM events WHERE message_id = $1 AND status = 'dead'",
         )
