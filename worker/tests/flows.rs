@@ -203,6 +203,17 @@ async fn a_failed_koji_task_gives_a_failure_flag_and_no_tests() {
                 .expect("the build");
         assert_eq!(status, "failure");
         assert_eq!(koji_state.as_deref(), Some("FAILED"));
+        // The log a packager reads is the x86_64 build's; the task's SRPM
+        // child (the stand-in has one, as Koji does) is no architecture.
+        let builds = support::get_json(&format!("{}/api/koji-builds", stack.api()))
+            .await
+            .expect("the builds");
+        let id = builds[0]["packit_id"].clone();
+        let build = support::get_json(&format!("{}/api/koji-builds/{id}", stack.api()))
+            .await
+            .expect("the build");
+        let logs = build["build_logs_urls"].as_object().expect("log links");
+        assert_eq!(logs.keys().collect::<Vec<_>>(), ["x86_64"], "{build:#}");
     })
     .await
     .expect("test timed out");

@@ -90,6 +90,11 @@ impl KojiHub {
 
     /// Moves a task to `state`, with the timestamps Koji would set, and gives
     /// it one `buildArch` child per arch in `arches` (created when missing).
+    /// Before the first of them comes the child that makes the source RPM,
+    /// as on a real hub: a `build` from SCM has a `buildSRPMFromSCM` child
+    /// (arch `noarch`, label `srpm`) beside its `buildArch` ones (the real
+    /// task message in `tests/data/bus` shows the same for an SRPM upload,
+    /// `rebuildSRPM`). So readers must pick the `buildArch` children.
     /// All its children take the same state.
     #[track_caller]
     pub fn set_task_state(&self, id: i64, state: KojiTaskState, arches: &[&str]) {
@@ -98,6 +103,21 @@ impl KojiHub {
             panic!("the Koji stand-in has no task {id}");
         };
         let (src, target) = (task.request_str(0), task.request_str(1));
+        let opts = task.request.get(2).cloned().unwrap_or(Value::Nil);
+        if !arches.is_empty() && hub.children(id).next().is_none() {
+            let child_id = hub.take_id();
+            let request = vec![
+                Value::String(src.clone()),
+                Value::String(format!("{target}-build")),
+                opts,
+            ];
+            let mut child = Task::new(child_id, "buildSRPMFromSCM", request);
+            child.parent = Some(id);
+            child.arch = "noarch".to_owned();
+            child.label = Some("srpm".to_owned());
+            child.priority = 19;
+            hub.tasks.insert(child_id, child);
+        }
         for arch in arches {
             let exists = hub
                 .tasks
