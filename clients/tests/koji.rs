@@ -95,8 +95,12 @@ async fn reads_per_arch_children() {
 
     hub.set_task_state(id, KojiTaskState::Open, &["x86_64", "aarch64"]);
     let children = koji.task_children(id).await.expect("children");
-    assert_eq!(children.len(), 2);
-    for (child, arch) in children.iter().zip(["x86_64", "aarch64"]) {
+    assert_eq!(children.len(), 3);
+    // The source RPM is made first, by a child of its own.
+    assert_eq!(children[0].method, "buildSRPMFromSCM");
+    assert_eq!(children[0].raw["label"], json!("srpm"));
+    assert_eq!(children[0].raw["arch"], json!("noarch"));
+    for (child, arch) in children[1..].iter().zip(["x86_64", "aarch64"]) {
         assert_eq!(child.method, "buildArch");
         assert_eq!(child.state, KojiTaskState::Open);
         assert_eq!(child.raw["parent"], json!(id));
@@ -107,7 +111,7 @@ async fn reads_per_arch_children() {
     // The same arches again do not add children; every child follows.
     hub.set_task_state(id, KojiTaskState::Failed, &["x86_64"]);
     let children = koji.task_children(id).await.expect("children");
-    assert_eq!(children.len(), 2);
+    assert_eq!(children.len(), 3);
     assert!(children.iter().all(|c| c.state == KojiTaskState::Failed));
 }
 
@@ -407,7 +411,8 @@ async fn task_messages_have_the_shape_koji_publishes() {
     assert_eq!(message["new"], json!("OPEN"));
     assert_eq!(
         message["info"]["children"].as_array().map(Vec::len),
-        Some(2)
+        Some(3),
+        "the SRPM child and one per arch"
     );
 
     hub.set_task_state(id, KojiTaskState::Closed, &["x86_64", "aarch64"]);
@@ -443,8 +448,13 @@ async fn task_messages_have_the_shape_koji_publishes() {
     assert!(
         children
             .iter()
-            .all(|c| c["method"] == "buildArch" && c["state"] == 2 && c["parent"] == id)
+            .all(|c| c["state"] == 2 && c["parent"] == id)
     );
+    let methods: Vec<&str> = children
+        .iter()
+        .filter_map(|c| c["method"].as_str())
+        .collect();
+    assert_eq!(methods, ["buildSRPMFromSCM", "buildArch", "buildArch"]);
 
     // The same keys as a real message (tests/data/bus), and the service reads it.
     let real: serde_json::Value = serde_json::from_str(
@@ -491,7 +501,11 @@ async fn task_messages_have_the_shape_koji_publishes() {
     assert_eq!(task.source.as_deref(), Some(SOURCE));
     assert_eq!(task.target.as_deref(), Some("rawhide"));
     assert_eq!(task.scratch, Some(true));
-    assert_eq!(task.arch_tasks.len(), 2);
+    assert_eq!(
+        task.arch_tasks.len(),
+        2,
+        "the SRPM child is not an arch task"
+    );
 }
 
 async fn raw_call(hub: &KojiHub, body: &'static str) -> String {

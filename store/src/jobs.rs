@@ -475,23 +475,31 @@ pub async fn list(
     .await
 }
 
-/// Cancel a job that has not started, by id; whether it was.
+/// A job an operator canceled: what the flows need to end what waited on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanceledJob {
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+/// Cancel a job that has not started, by id; the job, if it was.
 pub async fn cancel(
     executor: impl PgExecutor<'_>,
     id: i64,
     reason: &str,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query!(
+) -> Result<Option<CanceledJob>, sqlx::Error> {
+    sqlx::query_as!(
+        CanceledJob,
         r#"
         UPDATE jobs SET state = 'canceled', last_error = $2, finished_at = now(), updated_at = now()
         WHERE id = $1 AND state = 'pending'
+        RETURNING kind, payload
         "#,
         id,
         reason,
     )
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    .fetch_optional(executor)
+    .await
 }
 
 /// Record a runner's breaker state for a queue.

@@ -45,7 +45,7 @@ pub async fn act(settings: &Settings, retry: bool, ids: &[i64]) -> anyhow::Resul
         let done = if retry {
             store::jobs::retry_dead(&pool, *id).await?
         } else {
-            store::jobs::cancel(&pool, *id, "canceled by an operator").await?
+            crate::jobs::cancel_by_operator(&pool, *id).await?
         };
         if done {
             println!("job {id}: {}", if retry { "due again" } else { "canceled" });

@@ -90,6 +90,11 @@ impl KojiHub {
 
     /// Moves a task to `state`, with the timestamps Koji would set, and gives
     /// it one `buildArch` child per arch in `arches` (created when missing).
+    /// Before the first of them comes the child that makes the source RPM,
+    /// as on a real hub: a `build` from SCM has a `buildSRPMFromSCM` child
+    /// (arch `noarch`, label `srpm`) beside its `buildArch` ones (the real
+    /// task message in `tests/data/bus` shows the same for an SRPM upload,
+    /// `rebuildSRPM`). So readers must pick the `buildArch` children.
     /// All its children take the same state.
     #[track_caller]
     pub fn set_task_state(&self, id: i64, state: KojiTaskState, arches: &[&str]) {
@@ -98,6 +103,21 @@ impl KojiHub {
             panic!("the Koji stand-in has no task {id}");
         };
         let (src, target) = (task.request_str(0), task.request_str(1));
+        let opts = task.request.get(2).cloned().unwrap_or(Value::Nil);
+        if !arches.is_empty() && hub.children(id).next().is_none() {
+            let child_id = hub.take_id();
+            let request = vec![
+                Value::String(src.clone()),
+                Value::String(format!("{target}-build")),
+                opts,
+            ];
+            let mut child = Task::new(child_id, "buildSRPMFromSCM", request);
+            child.parent = Some(id);
+            child.arch = "noarch".to_owned();
+            child.label = Some("srpm".to_owned());
+            child.priority = 19;
+            hub.tasks.insert(child_id, child);
+        }
         for arch in arches {
             let exists = hub
                 .tasks
@@ -185,6 +205,11 @@ impl KojiHub {
         );
     }
 
+    /// The build targets the hub knows from now on (see [`KNOWN_TARGETS`]).
+    pub fn set_targets(&self, targets: &[&str]) {
+        self.hub().targets = targets.iter().map(|t| (*t).to_owned()).collect();
+    }
+
     /// The next `n` calls get this fault (see [`crate::koji::faults`]).
     pub fn fault_next(&self, n: usize, fault_code: i64, fault_string: &str) {
         self.push_failures(
@@ -266,7 +291,22 @@ struct Hub {
     cancellations: Vec<i64>,
     calls: Vec<String>,
     scripted: VecDeque<Scripted>,
+    targets: Vec<String>,
 }
+
+/// The build targets the hub knows: one per release branch the tests' real
+/// messages and flows use, named as on Fedora's hub (`koji list-targets`:
+/// `rawhide`, `fNN`, `eln`, `epelN`, `epelN.M`). A `build` for any other
+/// target is refused with the `GenericError` "No such build target: <name>"
+/// that `getBuildTarget(<name>, strict=True)` raises on the hub (kojihub's
+/// `get_build_target`; koji's `tests/test_hub/test_get_build_target.py`), and
+/// that `koji build` (cli `handle_build`, the route production takes) reports
+/// before it submits anything; the stand-in refuses the `build` call itself
+/// with it, so the XML-RPC route sees the same refusal. Tests may change the
+/// list with [`KojiHub::set_targets`].
+pub const KNOWN_TARGETS: &[&str] = &[
+    "rawhide", "f40", "f41", "f42", "f43", "eln", "epel9", "epel10", "epel10.0", "epel10.1",
+];
 
 impl Default for Hub {
     fn default() -> Self {
@@ -279,6 +319,7 @@ impl Default for Hub {
             cancellations: Vec::new(),
             calls: Vec::new(),
             scripted: VecDeque::new(),
+            targets: KNOWN_TARGETS.iter().map(|t| (*t).to_owned()).collect(),
         }
     }
 }
@@ -646,6 +687,12 @@ fn dispatch(hub: &mut Hub, method: &str, params: Vec<Value>) -> Result<Value, Fa
             let Value::String(target) = target else {
                 return Err(invalid_type(&target, "str"));
             };
+            if !hub.targets.contains(&target) {
+                return Err(fault(
+                    faults::GENERIC_ERROR,
+                    format!("No such build target: {target}"),
+                ));
+            }
             let opts = match opts {
                 Value::Nil => Value::Struct(Vec::new()),
                 opts @ Value::Struct(_) => opts,

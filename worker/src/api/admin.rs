@@ -163,7 +163,7 @@ async fn cancel_job(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = super::dashboard::path_id(&id)?;
-    if !store::jobs::cancel(&state.pool, id, "canceled by an operator").await? {
+    if !crate::jobs::cancel_by_operator(&state.pool, id).await? {
         let now = job_state(&state, id).await?;
         return Err(ApiError(
             StatusCode::CONFLICT,

@@ -411,6 +411,32 @@ async fn show_breaker(
     }
 }
 
+/// Why a job an operator canceled did not run, on its flag and in its decisions.
+pub const CANCELED_BY_AN_OPERATOR: &str = "canceled by an operator";
+
+/// Cancel a job that has not started, as an operator asks; whether it was.
+///
+/// The flows hear of it as of a job that gave up, in the same transaction, so
+/// what waited on it ends: a submission's flag ends in `error` saying it was
+/// canceled, instead of staying pending for ever.
+pub async fn cancel_by_operator(pool: &store::PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(job) = store::jobs::cancel(&mut *tx, id, CANCELED_BY_AN_OPERATOR).await? else {
+        return Ok(false);
+    };
+    store::events::insert_internal(
+        &mut *tx,
+        &format!("job-canceled:{id}"),
+        events::typed::TOPIC_JOB_DEAD,
+        &json!({"job_id": id, "kind": job.kind, "payload": job.payload,
+                "error": CANCELED_BY_AN_OPERATOR}),
+        store::events::Source::Internal,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Record a failed attempt: a retry later, or the end.
 async fn failed(
     pool: &store::PgPool,

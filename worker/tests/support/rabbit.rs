@@ -132,7 +132,8 @@ pub fn fresh_vhost() -> TestVhost {
 impl TestVhost {
     /// Every queue of the vhost with its messages ready for delivery and its
     /// deliveries not yet acknowledged, as the broker counts them now
-    /// (`rabbitmqctl list_queues`, which asks each queue).
+    /// (`rabbitmqctl list_queues`, which asks each queue). Blocks the calling
+    /// thread for about a second.
     pub fn queue_depths(&self) -> Vec<(String, u64, u64)> {
         let out = run_checked(
             local_ctl().args([
@@ -158,6 +159,15 @@ impl TestVhost {
                 Some((name, ready, unacked))
             })
             .collect()
+    }
+
+    /// One queue's messages ready for delivery and delivered but not yet
+    /// acknowledged; `None` while the queue does not exist.
+    pub fn queue_counts(&self, queue: &str) -> Option<(u64, u64)> {
+        self.queue_depths()
+            .into_iter()
+            .find(|(name, _, _)| name == queue)
+            .map(|(_, ready, unacked)| (ready, unacked))
     }
 
     /// Whether every queue of the vhost is empty with nothing unacknowledged:
