@@ -167,8 +167,28 @@ eln_packages_urls = []
         .await;
     }
 
-    /// Publish what Koji's message bus plugin sends for the task's current state.
+    /// Publish what Koji's message bus plugin sends for the task's current state, once the
+    /// service has recorded the task as its build. Koji takes seconds at least to start a task
+    /// and publish its first change; on a loaded test machine the message could otherwise
+    /// overtake the service's own record of the submission, and be decided as somebody
+    /// else's task (the periodic poll would then bring the state, later than a test waits).
     pub async fn publish_koji_task(&self, task_id: i64) {
+        let pool = self.db.pool().await;
+        wait_until(
+            Duration::from_secs(60),
+            &format!("Koji task {task_id} recorded as our build"),
+            || async {
+                let known: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM koji_builds WHERE task_id = $1")
+                        .bind(task_id)
+                        .fetch_one(&pool)
+                        .await
+                        .ok()?;
+                (known > 0).then_some(())
+            },
+        )
+        .await;
+        pool.close().await;
         let message = serde_json::json!({
             "id": uuid::Uuid::new_v4().to_string(),
             "topic": "org.fedoraproject.prod.buildsys.task.state.change",
