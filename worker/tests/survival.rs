@@ -1,5 +1,6 @@
-//! A 20,000-message stream survives a broker restart (between two halves, and
-//! with deliveries in flight), a database restart and SIGKILL of the service:
+//! A 20,000-message stream survives a broker restart and a database restart
+//! (each between two halves of the stream, and with deliveries in flight), and
+//! SIGKILL of the service:
 //! every message ends up recorded exactly once, and the broker's queue ends
 //! empty with nothing unacknowledged.
 //! The broker and database here are private instances, so stopping them does
@@ -209,6 +210,76 @@ async fn broker_restart_with_deliveries_in_flight() {
             "{held} deliveries held unacknowledged when the broker stopped; {at_stop} recorded \
              while it was away, then delivered again and found recorded"
         );
+        service.sigterm();
+        assert!(
+            service
+                .wait_exit(Duration::from_secs(30))
+                .is_some_and(|s| s.success())
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// The database goes away while the consumer is writing what it was delivered: those
+/// deliveries are not acknowledged, come again once it is back, and are recorded once each;
+/// the queue ends with nothing unacknowledged.
+#[tokio::test(flavor = "multi_thread")]
+async fn database_restart_with_deliveries_in_flight() {
+    tokio::time::timeout(TIMEOUT, async {
+        let postgres = PrivatePostgres::start();
+        let vhost = support::fresh_vhost();
+        let db = fresh_database_at(&postgres.url()).await;
+        let mut service = spawn(&service_config(
+            &db.url,
+            &vhost.amqp_url,
+            support::free_port(),
+        ));
+        started(&mut service).await;
+        // The inbox is locked: the consumer's write waits, holding its deliveries.
+        let pool = db.pool().await;
+        let mut lock = pool.begin().await.expect("a transaction");
+        sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *lock)
+            .await
+            .expect("lock the inbox");
+        publish_many(&vhost.amqp_url, stream("dbinflight")).await;
+        let held: u64 = wait_until(
+            Duration::from_secs(30),
+            "deliveries held unacknowledged by the consumer",
+            || async {
+                let held: u64 = vhost
+                    .queue_depths()
+                    .iter()
+                    .map(|(_, _, unacked)| unacked)
+                    .sum();
+                (held > 0).then_some(held)
+            },
+        )
+        .await;
+        // The database dies under the waiting write (and the lock with it).
+        postgres.stop_immediate();
+        drop(lock);
+        pool.close().await;
+        // Longer than the pool's 5 s acquire timeout, so that the writer's
+        // attempt fails (and says so) instead of just waiting for a connection.
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        postgres.start_again();
+        let pool = db.pool().await;
+        until_recorded(
+            &pool,
+            MESSAGES as i64,
+            "the whole stream after the database came back",
+        )
+        .await;
+        wait_until(
+            Duration::from_secs(30),
+            "the queue empty with nothing unacknowledged",
+            || async { vhost.drained().then_some(()) },
+        )
+        .await;
+        assert_exactly_once(&pool, "dbinflight").await;
+        eprintln!("{held} deliveries held unacknowledged when the database stopped");
         service.sigterm();
         assert!(
             service
