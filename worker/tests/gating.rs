@@ -217,25 +217,21 @@ fn assert_valid_and_in_order(messages: &[Value]) -> BTreeMap<String, Vec<String>
             .or_default()
             .push(topic.rsplit('.').next().unwrap_or_default().to_owned());
     }
+    // Each state once, in Testing Farm's order, and one end at most: a run that completes
+    // never errors as well.
+    let allowed: [&[&str]; 6] = [
+        &["queued"],
+        &["queued", "running"],
+        &["queued", "running", "complete"],
+        &["queued", "running", "error"],
+        &["queued", "complete"],
+        &["queued", "error"],
+    ];
     for (test, seen) in &states {
-        let expected_end = seen.last().map(String::as_str);
         assert!(
-            matches!(
-                expected_end,
-                Some("complete" | "error" | "queued" | "running")
-            ),
-            "{test}: {seen:?}"
+            allowed.iter().any(|sequence| sequence == seen),
+            "{test}: states out of order, repeated or ending twice: {seen:?}"
         );
-        let order = ["queued", "running", "complete", "error"];
-        let positions: Vec<usize> = seen
-            .iter()
-            .map(|s| order.iter().position(|o| o == s).expect("a known state"))
-            .collect();
-        assert!(
-            positions.windows(2).all(|w| w[0] < w[1]),
-            "{test}: states out of order or repeated: {seen:?}"
-        );
-        assert_eq!(seen[0], "queued", "{test}: {seen:?}");
     }
     states
 }
