@@ -139,16 +139,40 @@ async fn testing_farm_down_past_the_last_attempt_ends_with_error_flags() {
             .fetch_one(&pool)
             .await
             .expect("a dead job");
+        // Testing Farm is back; the retried job submits its request, once.
+        stack.testing_farm.recover();
+        let accepted_before = stack.testing_farm.requests().len();
         let (ok, said) = cli(&["jobs", "retry", &id.to_string()]);
         assert!(ok, "{said}");
-        let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM jobs WHERE id = $1")
-            .bind(id)
+        wait_until(Duration::from_secs(30), "the retried job done", || async {
+            let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            (state == "done").then_some(())
+        })
+        .await;
+        assert_eq!(
+            stack.testing_farm.requests().len(),
+            accepted_before + 1,
+            "one new request at Testing Farm"
+        );
+        // A job that is not dead (the build's submission, done) is refused, by its id.
+        let done: i64 = sqlx::query_scalar(
+            "SELECT min(id) FROM jobs WHERE kind = 'submit-scratch-build' AND state = 'done'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("a done job");
+        let (ok, _) = cli(&["jobs", "retry", &done.to_string()]);
+        assert!(!ok, "retrying what is not dead says so");
+        let still: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
+            .bind(done)
             .fetch_one(&pool)
             .await
             .expect("the job");
-        assert!(attempts < 10, "retried with fresh attempts");
-        let (ok, _) = cli(&["jobs", "retry", "999999"]);
-        assert!(!ok, "retrying what is not dead says so");
+        assert_eq!(still, "done");
         assert!(
             stack
                 .distgit
