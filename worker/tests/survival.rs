@@ -124,23 +124,30 @@ async fn broker_restart() {
     .expect("test timed out");
 }
 
-/// Every queue of the private broker's default vhost is empty and nothing is
-/// unacknowledged.
-fn broker_drained(rabbit: &PrivateRabbit) -> bool {
-    let listing = rabbit.ctl(&[
-        "list_queues",
-        "--quiet",
-        "--no-table-headers",
-        "name",
-        "messages_ready",
-        "messages_unacknowledged",
-    ]);
-    let rows: Vec<Vec<&str>> = listing
-        .lines()
-        .map(|line| line.split_whitespace().collect())
-        .filter(|fields: &Vec<&str>| fields.len() == 3)
-        .collect();
-    !rows.is_empty() && rows.iter().all(|f| f[1] == "0" && f[2] == "0")
+/// Locks the inbox, so that the consumer holds what it is delivered without
+/// being able to record it, and so without acknowledging it; the lock lasts as
+/// long as the transaction.
+async fn lock_inbox(pool: &sqlx::PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut lock = pool.begin().await.expect("a transaction");
+    sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock the inbox");
+    lock
+}
+
+/// Waits until the broker reports deliveries the consumer holds unacknowledged;
+/// how many.
+async fn held_unacknowledged(depths: impl Fn() -> Vec<(String, u64, u64)>) -> u64 {
+    wait_until(
+        Duration::from_secs(30),
+        "deliveries held unacknowledged by the consumer",
+        || {
+            let held: u64 = depths().iter().map(|(_, _, unacked)| unacked).sum();
+            async move { (held > 0).then_some(held) }
+        },
+    )
+    .await
 }
 
 /// The broker goes away while the stream is being taken in: deliveries the
@@ -159,32 +166,9 @@ async fn broker_restart_with_deliveries_in_flight() {
             support::free_port(),
         ));
         started(&mut service).await;
-        // The inbox is locked, so the consumer holds what it was delivered without
-        // being able to record it, and so without acknowledging it.
-        let mut lock = pool.begin().await.expect("a transaction");
-        sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *lock)
-            .await
-            .expect("lock the inbox");
+        let lock = lock_inbox(&pool).await;
         publish_many(&rabbit.amqp_url(), stream("inflight")).await;
-        let held: u64 = wait_until(
-            Duration::from_secs(30),
-            "deliveries held unacknowledged by the consumer",
-            || async {
-                let listing = rabbit.ctl(&[
-                    "list_queues",
-                    "--quiet",
-                    "--no-table-headers",
-                    "messages_unacknowledged",
-                ]);
-                let held: u64 = listing
-                    .lines()
-                    .filter_map(|l| l.trim().parse::<u64>().ok())
-                    .sum();
-                (held > 0).then_some(held)
-            },
-        )
-        .await;
+        let held = held_unacknowledged(|| rabbit.queue_depths()).await;
         // The broker goes away with them in flight; then the inbox opens: the consumer
         // records what it holds, and its acknowledgements have nowhere to go.
         rabbit.stop_app();
@@ -202,7 +186,7 @@ async fn broker_restart_with_deliveries_in_flight() {
         wait_until(
             Duration::from_secs(30),
             "the queue empty with nothing unacknowledged",
-            || async { broker_drained(&rabbit).then_some(()) },
+            || async { rabbit.drained().then_some(()) },
         )
         .await;
         assert_exactly_once(&pool, "inflight").await;
@@ -236,27 +220,11 @@ async fn database_restart_with_deliveries_in_flight() {
             support::free_port(),
         ));
         started(&mut service).await;
-        // The inbox is locked: the consumer's write waits, holding its deliveries.
+        // The consumer's write waits on the locked inbox, holding its deliveries.
         let pool = db.pool().await;
-        let mut lock = pool.begin().await.expect("a transaction");
-        sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *lock)
-            .await
-            .expect("lock the inbox");
+        let lock = lock_inbox(&pool).await;
         publish_many(&vhost.amqp_url, stream("dbinflight")).await;
-        let held: u64 = wait_until(
-            Duration::from_secs(30),
-            "deliveries held unacknowledged by the consumer",
-            || async {
-                let held: u64 = vhost
-                    .queue_depths()
-                    .iter()
-                    .map(|(_, _, unacked)| unacked)
-                    .sum();
-                (held > 0).then_some(held)
-            },
-        )
-        .await;
+        let held = held_unacknowledged(|| vhost.queue_depths()).await;
         // The database dies under the waiting write (and the lock with it).
         postgres.stop_immediate();
         drop(lock);

@@ -136,29 +136,13 @@ impl TestVhost {
     /// thread for about a second.
     pub fn queue_depths(&self) -> Vec<(String, u64, u64)> {
         let out = run_checked(
-            local_ctl().args([
-                "list_queues",
-                "-p",
-                &self.name,
-                "--quiet",
-                "--no-table-headers",
-                "name",
-                "messages_ready",
-                "messages_unacknowledged",
-            ]),
+            local_ctl()
+                .args(["list_queues", "-p", &self.name])
+                .args(QUEUE_DEPTHS),
             &format!("rabbitmqctl list_queues -p {}", self.name),
             CTL_TIMEOUT,
         );
-        out.stdout
-            .lines()
-            .filter_map(|line| {
-                let mut fields = line.split_whitespace();
-                let name = fields.next()?.to_owned();
-                let ready = fields.next()?.parse().ok()?;
-                let unacked = fields.next()?.parse().ok()?;
-                Some((name, ready, unacked))
-            })
-            .collect()
+        parse_queue_depths(&out.stdout)
     }
 
     /// One queue's messages ready for delivery and delivered but not yet
@@ -173,12 +157,39 @@ impl TestVhost {
     /// Whether every queue of the vhost is empty with nothing unacknowledged:
     /// each delivery was acknowledged, and none is waiting to be redelivered.
     pub fn drained(&self) -> bool {
-        let depths = self.queue_depths();
-        !depths.is_empty()
-            && depths
-                .iter()
-                .all(|(_, ready, unacked)| *ready == 0 && *unacked == 0)
+        all_drained(&self.queue_depths())
     }
+}
+
+/// The `rabbitmqctl list_queues` arguments that [`parse_queue_depths`] reads.
+const QUEUE_DEPTHS: [&str; 5] = [
+    "--quiet",
+    "--no-table-headers",
+    "name",
+    "messages_ready",
+    "messages_unacknowledged",
+];
+
+/// `name ready unacknowledged` lines, as [`QUEUE_DEPTHS`] asks for them.
+fn parse_queue_depths(listing: &str) -> Vec<(String, u64, u64)> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let name = fields.next()?.to_owned();
+            let ready = fields.next()?.parse().ok()?;
+            let unacked = fields.next()?.parse().ok()?;
+            Some((name, ready, unacked))
+        })
+        .collect()
+}
+
+/// At least one queue, and every queue empty with nothing unacknowledged.
+fn all_drained(depths: &[(String, u64, u64)]) -> bool {
+    !depths.is_empty()
+        && depths
+            .iter()
+            .all(|(_, ready, unacked)| *ready == 0 && *unacked == 0)
 }
 
 impl Drop for TestVhost {
@@ -366,6 +377,19 @@ impl PrivateRabbit {
     pub fn start_app(&self) {
         self.ctl(&["start_app"]);
         self.await_amqp(Duration::from_secs(60));
+    }
+
+    /// Every queue of the node's default vhost with its messages ready and its
+    /// deliveries not yet acknowledged.
+    pub fn queue_depths(&self) -> Vec<(String, u64, u64)> {
+        let mut args = vec!["list_queues"];
+        args.extend(QUEUE_DEPTHS);
+        parse_queue_depths(&self.ctl(&args))
+    }
+
+    /// Whether every queue is empty with nothing unacknowledged.
+    pub fn drained(&self) -> bool {
+        all_drained(&self.queue_depths())
     }
 
     /// Runs `rabbitmqctl -n <node> <args>` and returns its stdout; panics with
