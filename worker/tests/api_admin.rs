@@ -4,7 +4,6 @@ mod support;
 
 use std::time::Duration;
 
-use events::states::KojiTaskState;
 use serde_json::{Value, json};
 use support::stack::{self, Stack};
 use support::wait_until;
@@ -17,14 +16,7 @@ async fn tests_submitted(stack: &Stack) -> Vec<String> {
     let mut message = stack::message("pagure.pull-request.new-fork.json");
     message["id"] = json!(uuid::Uuid::new_v4().to_string());
     stack.publish(&message).await;
-    let task = wait_until(Duration::from_secs(30), "a build submitted", || async {
-        stack.koji.submissions().first().map(|s| s.task_id)
-    })
-    .await;
-    stack
-        .koji
-        .set_task_state(task, KojiTaskState::Closed, &["x86_64"]);
-    stack.publish_koji_task(task).await;
+    stack.close_first_build().await;
     wait_until(Duration::from_secs(30), "five requests", || async {
         let ids = stack.testing_farm.request_ids();
         (ids.len() >= 5).then_some(ids)
@@ -255,12 +247,5 @@ async fn tests_submitted_or_refused(stack: &Stack) {
     let mut message = stack::message("pagure.pull-request.new-fork.json");
     message["id"] = json!(uuid::Uuid::new_v4().to_string());
     stack.publish(&message).await;
-    let task = wait_until(Duration::from_secs(30), "a build submitted", || async {
-        stack.koji.submissions().first().map(|s| s.task_id)
-    })
-    .await;
-    stack
-        .koji
-        .set_task_state(task, KojiTaskState::Closed, &["x86_64"]);
-    stack.publish_koji_task(task).await;
+    stack.close_first_build().await;
 }

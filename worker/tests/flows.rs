@@ -531,14 +531,7 @@ fn comment(id: i64, user: &str, text: &str) -> Value {
 /// id once the tests were requested and everything settled.
 async fn built(stack: &Stack, pool: &sqlx::PgPool) -> i64 {
     stack.publish(&opened()).await;
-    let task = wait_until(Duration::from_secs(30), "a build submitted", || async {
-        stack.koji.submissions().first().map(|s| s.task_id)
-    })
-    .await;
-    stack
-        .koji
-        .set_task_state(task, KojiTaskState::Closed, &["x86_64"]);
-    stack.publish_koji_task(task).await;
+    let task = stack.close_first_build().await;
     // Five tests: custom waits for a .fmf/version the stand-in does not have.
     wait_until(Duration::from_secs(30), "five requests", || async {
         (stack.testing_farm.requests().len() >= 5).then_some(())

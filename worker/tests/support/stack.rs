@@ -167,6 +167,19 @@ eln_packages_urls = []
         .await;
     }
 
+    /// Waits for the first scratch build submitted to the Koji stand-in, closes its task
+    /// (one `x86_64` build) and publishes Koji's message for it; the task id.
+    pub async fn close_first_build(&self) -> i64 {
+        let task = wait_until(Duration::from_secs(30), "a build submitted", || async {
+            self.koji.submissions().first().map(|s| s.task_id)
+        })
+        .await;
+        self.koji
+            .set_task_state(task, events::states::KojiTaskState::Closed, &["x86_64"]);
+        self.publish_koji_task(task).await;
+        task
+    }
+
     /// Publish what Koji's message bus plugin sends for the task's current state, once the
     /// service has recorded the task as its build. Koji takes seconds at least to start a task
     /// and publish its first change; on a loaded test machine the message could otherwise
