@@ -150,6 +150,14 @@ pub struct Decided {
     pub earlier: Vec<String>,
 }
 
+/// A decision as the event's reason names it: `<subject>: <reason>`.
+fn described(subject: Option<&str>, reason: &str) -> String {
+    match subject {
+        Some(subject) => format!("{subject}: {reason}"),
+        None => reason.to_owned(),
+    }
+}
+
 impl Decided {
     /// The event's status and reason, from its decisions.
     pub fn status(&self) -> (&'static str, String) {
@@ -157,10 +165,7 @@ impl Decided {
             self.decisions
                 .iter()
                 .filter(move |d| d.outcome == outcome)
-                .map(|d| match &d.subject {
-                    Some(subject) => format!("{subject}: {}", d.reason),
-                    None => d.reason.clone(),
-                })
+                .map(|d| described(d.subject.as_deref(), &d.reason))
                 .collect::<Vec<_>>()
         };
         let (status, reasons) = if !of(Outcome::Failed).is_empty() {
@@ -177,10 +182,7 @@ impl Decided {
                 self.decisions
                     .iter()
                     .filter(|d| d.outcome == Outcome::Skipped && !d.reason.starts_with(ALREADY))
-                    .map(|d| match &d.subject {
-                        Some(subject) => format!("{subject}: {}", d.reason),
-                        None => d.reason.clone(),
-                    }),
+                    .map(|d| described(d.subject.as_deref(), &d.reason)),
             );
             ("processed", reasons)
         } else {
@@ -306,9 +308,11 @@ impl Decisions {
             .await?
             .into_iter()
             .filter(|d| d.outcome == Outcome::Acted.as_str())
-            .map(|d| match d.subject {
-                Some(subject) => format!("{subject}: {} (on an earlier pass)", d.reason),
-                None => format!("{} (on an earlier pass)", d.reason),
+            .map(|d| {
+                format!(
+                    "{} (on an earlier pass)",
+                    described(d.subject.as_deref(), &d.reason)
+                )
             })
             .collect();
         Ok(())
