@@ -303,6 +303,8 @@ rate_per_second = 0.0
         }
         pr += 1;
         let (message, source) = pull_request(&opened, pr);
+        // The pull request exists on dist-git, so its flags are taken.
+        distgit.add_pull_request_from_message(&message["body"]["pullrequest"]);
         let sent = Instant::now();
         publish(&channel, &message).await?;
         pr_sent.insert(source, sent);

@@ -6,6 +6,10 @@ use events::states::{FlagStatus, KojiTaskState, TestingFarmResult, TestingFarmSt
 use crate::naming::truncate_comment;
 
 /// The flag of a scratch build in a Koji task state.
+/// What a scratch build's flag says before Koji has the build: when it is
+/// decided, and again when an operator retries its given-up submission.
+pub const BUILD_BEING_SUBMITTED: &str = "RPM build is being submitted";
+
 pub fn koji_flag(state: KojiTaskState) -> (FlagStatus, &'static str) {
     match state {
         KojiTaskState::Free | KojiTaskState::Assigned => {

@@ -582,6 +582,8 @@ pub mod standin {
         pub query: Option<String>,
         /// When it arrived.
         pub at: Instant,
+        /// When its answer was ready.
+        pub done: Instant,
         /// What the stand-in answered.
         pub status: u16,
     }
@@ -598,9 +600,16 @@ pub mod standin {
     pub(crate) struct Script {
         faults: VecDeque<Fault>,
         calls: Vec<Call>,
+        /// How long every answer takes, as from a slow service.
+        delay: std::time::Duration,
     }
 
     impl Script {
+        /// Every answer takes `delay` from now on.
+        pub(crate) fn set_delay(&mut self, delay: std::time::Duration) {
+            self.delay = delay;
+        }
+
         pub(crate) fn push(&mut self, n: usize, fault: Fault) {
             self.faults.extend(std::iter::repeat_n(fault, n));
         }
@@ -681,7 +690,13 @@ pub mod standin {
         let method = request.method().to_string();
         let path = request.uri().path().to_owned();
         let query = request.uri().query().map(str::to_owned);
-        let fault = lock(&script).faults.pop_front();
+        let (fault, delay) = {
+            let mut script = lock(&script);
+            (script.faults.pop_front(), script.delay)
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let response = match fault {
             Some(Fault::Status(status)) => (
                 status,
@@ -707,6 +722,7 @@ pub mod standin {
             path,
             query,
             at,
+            done: Instant::now(),
             status: response.status().as_u16(),
         });
         response

@@ -800,19 +800,57 @@ const AUTH_MARKERS: &[&str] = &[
     "unauthorized",
 ];
 
-/// A failed `koji` run: auth problems first (a login failure can mention
-/// the network too), then network or hub trouble; everything else (no such
+/// Signs that HTTPS to the hub cannot work as deployed: its certificate is
+/// not trusted, or it does not speak HTTPS (`koji` logs in over HTTPS
+/// whatever the hub URL says). The deployment must change; trying again
+/// cannot help.
+const TLS_TRUST_MARKERS: &[&str] = &["certificate verify failed", "wrong version number"];
+
+/// A failed `koji` run. A login that failed because the hub or the KDC could
+/// not be reached is network trouble, not a refused identity: `koji` reports
+/// both as "gssapi auth failed: <why>", so the why decides. In order: a
+/// certificate the deployment does not trust (permanent), network or hub
+/// trouble (transient), a refused identity (auth); everything else (no such
 /// target, not allowed, bad arguments) cannot be fixed by trying again.
 fn koji_cli_failure(what: &str, status: ExitStatus, text: &str) -> ClientError {
-    let message = format!("koji {what} failed ({}): {text}", describe(status));
+    // What went wrong first, for the flag (which keeps 140 characters),
+    // then all the output, for the operator.
+    let message = match cli_reason(text) {
+        Some(reason) => format!(
+            "koji {what} failed ({}): {reason}; output: {text}",
+            describe(status)
+        ),
+        None => format!("koji {what} failed ({}): {text}", describe(status)),
+    };
     let lower = text.to_lowercase();
-    if contains_any(&lower, AUTH_MARKERS) {
-        auth(message)
+    if contains_any(&lower, TLS_TRUST_MARKERS) {
+        permanent(message)
     } else if status.code().is_none() || contains_any(&lower, TRANSIENT_MARKERS) {
         transient(message, None)
+    } else if contains_any(&lower, AUTH_MARKERS) {
+        auth(message)
     } else {
         permanent(message)
     }
+}
+
+/// The line of `koji`'s output that says what went wrong: its option
+/// parser's `koji: error: ...` (a usage text comes before it), or its logged
+/// `[ERROR] koji: ...` without the time stamp, a failed login as "login
+/// failed: ...", without Python's module paths.
+fn cli_reason(text: &str) -> Option<String> {
+    let line = text.lines().rev().find_map(|line| {
+        let line = line.trim();
+        line.strip_prefix("koji: error: ")
+            .or_else(|| line.split_once("[ERROR] koji: ").map(|(_, rest)| rest))
+    })?;
+    let line = match line.strip_prefix("(gssapi auth failed: ").or_else(|| {
+        line.strip_prefix("GSSAPIAuthError: unable to obtain a session (gssapi auth failed: ")
+    }) {
+        Some(why) => format!("login failed: {}", why.trim_end_matches(')')),
+        None => line.to_owned(),
+    };
+    Some(line.replace("requests.exceptions.", ""))
 }
 
 /// A failed `kinit`: unreachable KDCs are transient, anything else (no such
@@ -950,6 +988,17 @@ mod tests {
                 "2024-01-01 00:00:00,000 [ERROR] koji: GSSAPIAuthError: unable to obtain a session (gssapi auth failed: No Kerberos credentials available)",
                 "auth",
             ),
+            // A login the hub could not take because it was down is not a
+            // refused identity.
+            (
+                "2026-12-08 01:57:42,355 [ERROR] koji: (gssapi auth failed: requests.exceptions.HTTPError: 503 Server Error: Service Unavailable for url: https://koji/kojihub/ssllogin)\nUnable to log in, no authentication methods available",
+                "transient",
+            ),
+            // A hub whose certificate the deployment does not trust.
+            (
+                "2026-12-08 01:57:42,355 [ERROR] koji: (gssapi auth failed: requests.exceptions.SSLError: HTTPSConnectionPool(host='koji', port=443): Max retries exceeded with url: /kojihub/ssllogin (Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain (_ssl.c:1006)'))))",
+                "permanent",
+            ),
         ];
         for (output, want) in cases {
             let got = match koji_cli_failure("build", exit(1), output) {
@@ -964,6 +1013,40 @@ mod tests {
         assert!(
             killed.to_string().contains("killed by a signal"),
             "{killed}"
+        );
+    }
+
+    #[test]
+    fn the_reason_comes_first_from_koji_output() {
+        let cases = [
+            (
+                "Usage: koji build [options] <target> <srpm path or scm url>\n\n(Specify the --help global option for a list of other help options)\n\nkoji: error: No such build target: f39",
+                Some("No such build target: f39"),
+            ),
+            (
+                "2026-12-08 02:19:55,906 [ERROR] koji: (gssapi auth failed: requests.exceptions.HTTPError: 503 Server Error: Service Unavailable for url: https://koji/kojihub/ssllogin)\nUse following documentation to debug kerberos/gssapi auth issues. https://docs.pagure.org/koji/kerberos_gssapi_debug/\nUnable to log in, no authentication methods available",
+                Some(
+                    "login failed: HTTPError: 503 Server Error: Service Unavailable for url: https://koji/kojihub/ssllogin",
+                ),
+            ),
+            (
+                "2024-01-01 00:00:00,000 [ERROR] koji: ActionNotAllowed: policy violation (build_from_srpm)",
+                Some("ActionNotAllowed: policy violation (build_from_srpm)"),
+            ),
+            (
+                "Unable to log in, no authentication methods available",
+                None,
+            ),
+        ];
+        for (output, want) in cases {
+            assert_eq!(cli_reason(output).as_deref(), want, "{output}");
+        }
+        let error = koji_cli_failure("build", exit(2), cases[0].0);
+        assert!(
+            error.to_string().contains(
+                "koji build failed (exit status 2): No such build target: f39; output: Usage:"
+            ),
+            "{error}"
         );
     }
 

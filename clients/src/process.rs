@@ -24,8 +24,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// - `KRB5_TRACE`: set by an operator who is debugging Kerberos, and only then.
 /// - `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`:
 ///   a CA bundle for `curl` (OpenSSL) and `koji` (Python `requests`), for a
-///   deployment whose Koji or FASJSON has a private CA; they name files, not
-///   secrets, and are unset in production, where the system's CAs are used.
+///   deployment whose Koji or FASJSON has a private CA (the service's own
+///   HTTP client reads `SSL_CERT_FILE` too); they name files, not secrets,
+///   and are unset in production, where the system's CAs are used.
 /// - `https_proxy`, `http_proxy`, `no_proxy` (either case): the service's
 ///   own HTTP client follows these, so its children must too, or Koji and
 ///   FASJSON would fail only through them behind an egress proxy.

@@ -41,10 +41,19 @@ fn client(standin: &DistGitStandin, token: Option<&str>) -> PagureClient {
     .expect("a client")
 }
 
+/// The stand-in, with the pull requests the tests write to: PR 2 of the
+/// project and PR 7 of the fork.
 async fn standin() -> DistGitStandin {
-    DistGitStandin::start_with_token(TOKEN)
+    let pagure = DistGitStandin::start_with_token(TOKEN)
         .await
-        .expect("the stand-in starts")
+        .expect("the stand-in starts");
+    pagure.set_pull_request("rpms/optee_os", 2, json!({"id": 2, "status": "Open"}));
+    pagure.set_pull_request(
+        "fork/zbyszek/rpms/optee_os",
+        7,
+        json!({"id": 7, "status": "Open"}),
+    );
+    pagure
 }
 
 fn key(project: &str, pr: i64) -> (String, i64) {
@@ -540,5 +549,68 @@ async fn a_project_answer_larger_than_the_limit_is_refused() {
         err.to_string()
             .ends_with("the answer is larger than the limit of 4 MiB (4194304 bytes)"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_project_or_pull_request_dist_git_does_not_have_is_404() {
+    let pagure = standin().await;
+    let client = client(&pagure, Some(TOKEN));
+    // Pagure's `_get_repo` and `_get_request`: the project first, then the
+    // pull request, each a 404 with its own error code; nothing is kept.
+    for (project, pr, code, text) in [
+        (
+            "https://src.fedoraproject.org/rpms/no-such-package",
+            2,
+            "ENOPROJECT",
+            "Project not found",
+        ),
+        (PROJECT, 999, "ENOREQ", "Pull-Request not found"),
+    ] {
+        for result in [
+            client.set_pr_flag(project, pr, &flag("pending")).await,
+            client.post_pr_comment(project, pr, "hi").await,
+        ] {
+            match result {
+                Err(ClientError::Permanent { message, .. }) => {
+                    assert!(message.contains("404"), "{message}");
+                    assert!(message.contains(text), "{code}: {message}");
+                }
+                other => panic!("{project} #{pr}: {other:?}"),
+            }
+        }
+    }
+    assert!(pagure.flags().is_empty());
+    assert!(pagure.comments().is_empty());
+    let statuses: Vec<u16> = pagure.calls().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [404; 4]);
+    // A pull request announced on the bus exists from then on.
+    let message = events::parse_serialized(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/bus/pagure.pull-request.new-fork.json"
+        ))
+        .expect("the message"),
+    )
+    .expect("serialized")
+    .remove(0)
+    .expect("valid")
+    .to_serialized();
+    let fresh = DistGitStandin::start_with_token(TOKEN)
+        .await
+        .expect("the stand-in starts");
+    let client = self::client(&fresh, Some(TOKEN));
+    let pr = message["body"]["pullrequest"]["id"].as_i64().expect("id");
+    assert!(
+        client
+            .set_pr_flag(PROJECT, pr, &flag("pending"))
+            .await
+            .is_err(),
+        "not before it was announced"
+    );
+    assert!(fresh.add_pull_request_from_message(&message["body"]["pullrequest"]));
+    assert_eq!(
+        client.set_pr_flag(PROJECT, pr, &flag("pending")).await,
+        Ok(Written::Done)
     );
 }

@@ -160,8 +160,12 @@ async fn cancel_has_nothing_more_to_do_whatever_the_request_became() {
     tf.set_state(&running, "running", None, None);
     tf.set_state(&finished, "complete", Some("passed"), None);
 
-    // 200: cancellation requested.
+    // 200: cancellation requested; Testing Farm's worker ends it later.
     assert_eq!(client.cancel(&running).await.expect("canceled"), None);
+    assert_eq!(tf.state(&running).as_deref(), Some("cancel-requested"));
+    // 204: being canceled.
+    assert_eq!(client.cancel(&running).await.expect("canceled"), None);
+    assert_eq!(tf.finish_cancellations(), 1);
     assert_eq!(tf.state(&running).as_deref(), Some("canceled"));
     // 204: already canceled.
     assert_eq!(client.cancel(&running).await.expect("canceled"), None);
@@ -182,7 +186,7 @@ async fn cancel_has_nothing_more_to_do_whatever_the_request_became() {
         .filter(|c| c.method == "DELETE")
         .map(|c| c.status)
         .collect();
-    assert_eq!(statuses, vec![200, 204, 409, 404]);
+    assert_eq!(statuses, vec![200, 204, 204, 409, 404]);
 }
 
 #[tokio::test]
@@ -541,4 +545,25 @@ async fn ids_that_are_not_path_segments_are_refused() {
         assert!(matches!(err, ClientError::Permanent { .. }), "{err:?}");
     }
     assert!(tf.calls().is_empty(), "{:?}", tf.calls());
+}
+
+#[tokio::test]
+async fn a_compose_the_ranch_does_not_list_is_refused() {
+    let tf = standin().await;
+    let client = client(&tf.url(), Some(TOKEN), None);
+    let mut body = payload("https://ci.example/api/webhooks/testing-farm");
+    body["environments"][0]["os"]["compose"] = json!("Fedora-39");
+    let err = client.submit(&body).await.expect_err("unknown compose");
+    match err {
+        ClientError::Permanent { message, .. } => {
+            assert!(message.contains("400"), "{message}");
+            assert!(message.contains("Compose 'Fedora-39'"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(tf.requests().is_empty(), "nothing accepted");
+    // Once the ranch lists it, the same request is taken.
+    tf.set_composes("public", &["Fedora-Rawhide", "Fedora-39"]);
+    client.submit(&body).await.expect("a listed compose");
+    assert_eq!(tf.requests().len(), 1);
 }

@@ -358,13 +358,17 @@ pub(crate) async fn known_fact(
     ctx: &Context,
     fact: &Fact,
 ) -> Result<Option<serde_json::Value>, sqlx::Error> {
-    let max_age = match fact {
+    flows::fact(&mut *conn, &fact.key(), max_age(ctx, fact)).await
+}
+
+/// How long a looked-up fact is trusted; `None` for one that never changes.
+fn max_age(ctx: &Context, fact: &Fact) -> Option<chrono::Duration> {
+    match fact {
         Fact::GroupMember { .. } => Some(ctx.membership_ttl),
         Fact::BranchExists { .. } => Some(ctx.branch_ttl),
         // What a commit holds, and how a build was made, never change.
         Fact::FileExists { .. } | Fact::KojiBuild { .. } => None,
-    };
-    flows::fact(&mut *conn, &fact.key(), max_age).await
+    }
 }
 
 /// A yes/no fact, if known.
@@ -383,11 +387,16 @@ pub(crate) async fn known_flag_fact(
 /// it (a later decision will want it, and it is cheaper to have it by then).
 pub(crate) async fn prefetch_fact(
     conn: &mut PgConnection,
+    ctx: &Context,
     d: &Decisions,
     fact: &Fact,
 ) -> Result<(), sqlx::Error> {
-    jobs::enqueue_unless_known(&mut *conn, &lookup_job(fact, Some(d.event_id)), &fact.key())
-        .await?;
+    jobs::enqueue_unless_known(
+        &mut *conn,
+        &lookup_job(ctx, fact, Some(d.event_id)),
+        &fact.key(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -414,7 +423,7 @@ pub(crate) async fn wait_for(
         d.woke(vec![d.event_id]);
         return Ok(());
     }
-    jobs::enqueue(&mut *conn, &lookup_job(fact, Some(d.event_id))).await?;
+    jobs::enqueue(&mut *conn, &lookup_job(ctx, fact, Some(d.event_id))).await?;
     flows::wait_for_fact(&mut *conn, &fact.key(), d.event_id).await?;
     d.waiting(
         handler,
@@ -425,13 +434,18 @@ pub(crate) async fn wait_for(
     Ok(())
 }
 
-fn lookup_job(fact: &Fact, event_id: Option<i64>) -> NewJob {
-    // Facts that expire are looked up again after an hour at most: the hour
-    // is part of the key, so the same question is asked once an hour.
-    let hour = chrono::Utc::now().timestamp() / 3600;
+fn lookup_job(ctx: &Context, fact: &Fact, event_id: Option<i64>) -> NewJob {
+    // The same question is asked once per period the answer is trusted for
+    // (an hour for facts that never change): the period's number is part of
+    // the key. A shorter trust than the period would leave an event waiting
+    // for a look-up that the key keeps from being asked again.
+    let period = max_age(ctx, fact)
+        .map_or(3600, |age| age.num_seconds())
+        .max(1);
+    let round = chrono::Utc::now().timestamp() / period;
     NewJob {
         kind: JobKind::LookupFact,
-        dedup_key: format!("lookup-fact:{}:{hour}", fact.key()),
+        dedup_key: format!("lookup-fact:{}:{period}:{round}", fact.key()),
         payload: json!({"fact": fact.key(), "what": fact.describe(), "detail": fact_detail(fact)}),
         event_id,
         pipeline_id: None,

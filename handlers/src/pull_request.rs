@@ -162,7 +162,7 @@ pub(crate) async fn handle(
             sha: pr.head.as_str().to_owned(),
             path: ".fmf/version".into(),
         };
-        common::prefetch_fact(conn, d, &fact).await?;
+        common::prefetch_fact(conn, ctx, d, &fact).await?;
     }
     request_build(conn, ctx, d, &pr_ref, &pipeline, Variant::Default, &trigger).await?;
     let eln = crate::eln::build_needed(conn, ctx, &project, &row.target_branch).await?;
@@ -407,7 +407,7 @@ pub(crate) async fn request_build(
             pull_request_id: pr.pull_request_id,
             check_name: &check_name,
             uid: &uid,
-            comment: "RPM build is being submitted",
+            comment: checkers::flags::BUILD_BEING_SUBMITTED,
             url_prefix: &url_prefix,
         },
         d.event_id,

@@ -294,6 +294,27 @@ async fn a_pull_request_from_opening_to_retriggers() {
     )
     .await;
     assert_eq!(kinds(&pool, bad).await, ["post-comment"]);
+    let reply = &support::jobs_of_event(&pool, bad).await[0]["payload"];
+    assert_eq!(
+        reply["pr"], 2,
+        "on the pull request commented on: {reply:#}"
+    );
+    let text = reply["text"].as_str().expect("a text");
+    assert!(
+        text.starts_with("There is a syntax error in this command: "),
+        "what was wrong comes first: {text}"
+    );
+    assert!(
+        text.contains("tset"),
+        "it names the word it did not know: {text}"
+    );
+    for line in [
+        "Fedora CI understands these commands in a pull request comment:",
+        "- `/packit-ci test` runs all tests again on the latest successful scratch build",
+        "- `/packit-ci help` shows this message",
+    ] {
+        assert!(text.contains(line), "the usage follows, {line:?}: {text}");
+    }
 
     let final_flags: Vec<(String, String, String)> = flags(&pool).await;
     insta::assert_json_snapshot!("flags_at_the_end", final_flags);

@@ -353,32 +353,59 @@ pub async fn release(
 }
 
 /// Put a dead job back in line with fresh attempts; false if it is not dead.
-/// A submission's give-up ended its build or test run as an error: retrying
-/// it opens them again (unless they were superseded meanwhile).
-pub async fn retry_dead(executor: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
+/// A submission's give-up ended its build or test run as an error, and its
+/// flag with it: retrying it opens them again (unless they were superseded
+/// meanwhile), and the flag goes back to `pending` with `build_text` or
+/// `test_text`, sent by a `set-flag` job, so the pull request shows the
+/// retry and a later cancellation or result finds the flag open.
+pub async fn retry_dead(
+    executor: impl PgExecutor<'_>,
+    id: i64,
+    build_text: &str,
+    test_text: &str,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
         WITH job AS (
             UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL,
                 updated_at = now()
             WHERE id = $1 AND state = 'dead'
-            RETURNING kind, payload
+            RETURNING kind, payload, event_id
         ), run AS (
             UPDATE test_runs SET state = 'new', result = NULL, summary = NULL, finished_at = NULL,
                 updated_at = now()
             WHERE id = (SELECT (payload->>'test_run_id')::int8 FROM job
                         WHERE kind = 'submit-testing-farm')
               AND state = 'error' AND request_id IS NULL AND NOT superseded
+            RETURNING id
         ), build AS (
             UPDATE koji_builds SET status = 'pending', error_message = NULL, finished_at = NULL,
                 updated_at = now()
             WHERE id = (SELECT (payload->>'koji_build_id')::int8 FROM job
                         WHERE kind = 'submit-scratch-build')
               AND status = 'error' AND task_id IS NULL AND NOT superseded
+            RETURNING id
+        ), flag AS (
+            UPDATE flags SET status = 'pending',
+                comment = CASE WHEN test_run_id IS NOT NULL THEN $3 ELSE $2 END,
+                version = version + 1, updated_at = now()
+            WHERE (test_run_id IN (SELECT id FROM run)
+                   OR (koji_build_id IN (SELECT id FROM build) AND test_run_id IS NULL))
+              AND status <> 'pending'
+            RETURNING id, version, pipeline_id
+        ), flag_job AS (
+            INSERT INTO jobs (kind, queue, dedup_key, payload, event_id, pipeline_id)
+            SELECT 'set-flag', 'distgit', 'set-flag:' || flag.id || ':' || flag.version,
+                   jsonb_build_object('flag_id', flag.id, 'version', flag.version),
+                   (SELECT event_id FROM job), flag.pipeline_id
+            FROM flag
+            ON CONFLICT (dedup_key) DO NOTHING
         )
         SELECT count(*) AS "retried!" FROM job
         "#,
         id,
+        build_text,
+        test_text,
     )
     .fetch_one(executor)
     .await?;

@@ -43,7 +43,7 @@ pub async fn act(settings: &Settings, retry: bool, ids: &[i64]) -> anyhow::Resul
     let mut all = true;
     for id in ids {
         let done = if retry {
-            store::jobs::retry_dead(&pool, *id).await?
+            crate::jobs::retry_by_operator(&pool, *id).await?
         } else {
             crate::jobs::cancel_by_operator(&pool, *id).await?
         };

@@ -75,5 +75,6 @@ pub fn from_settings(settings: &Settings) -> anyhow::Result<Services> {
         distgit: Arc::new(distgit),
         fas: Arc::new(fas),
         eln_lists: Arc::new(eln_lists),
+        composes: Arc::default(),
     })
 }

@@ -66,6 +66,13 @@ fn flags_by_uid(stack: &Stack) -> BTreeMap<String, Flag> {
 async fn packits_flags_are_taken_over_in_place() {
     tokio::time::timeout(TIMEOUT, async {
         let stack = Stack::start().await;
+        // The pull request Packit flagged exists on dist-git.
+        let message = stack::message("pagure.pull-request.new-fork.json");
+        assert!(
+            stack
+                .distgit
+                .add_pull_request_from_message(&message["body"]["pullrequest"])
+        );
         // Packit's flags, posted through the Pagure API as Packit posts them. (The stand-in
         // knows one token; Pagure updates a flag found by its uid whoever set it.)
         let http = reqwest::Client::new();

@@ -131,6 +131,63 @@ async fn lists_are_fetched_used_kept_on_failure_and_shown() {
         assert_eq!(targets, ["rawhide", "eln"]);
         stack.settle(&pool).await;
 
+        // The ELN build succeeds: its tests run on ELN, `variant: eln`, with
+        // the ELN task's build, beside nothing of rawhide's (still running).
+        let eln_task = stack.koji.submissions()[1].task_id;
+        stack
+            .koji
+            .set_task_state(eln_task, events::states::KojiTaskState::Closed, &["x86_64"]);
+        stack.publish_koji_task(eln_task).await;
+        wait_until(Duration::from_secs(60), "the ELN tests", || async {
+            (stack.testing_farm.requests().len() >= 4).then_some(())
+        })
+        .await;
+        stack.settle(&pool).await;
+        let requests = stack.testing_farm.requests();
+        let mut tests = Vec::new();
+        for request in &requests {
+            let environment = &request["environments"][0];
+            // The tests that name a compose name ELN's.
+            if let Some(os) = environment.get("os") {
+                assert_eq!(os["compose"], "Fedora-eln", "{request:#}");
+            }
+            assert_eq!(
+                environment["tmt"]["context"]["variant"], "eln",
+                "{request:#}"
+            );
+            assert_eq!(
+                environment["variables"]["KOJI_TASK_ID"],
+                eln_task.to_string(),
+                "{request:#}"
+            );
+            tests.push(
+                request["test"]["tmt"]["url"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+        tests.sort();
+        assert!(
+            tests.contains(&"https://github.com/fedora-ci/installability-pipeline.git".to_owned()),
+            "{tests:#?}"
+        );
+        let flags = stack.flags("rpms/glibc", 2);
+        let eln_flags: Vec<&String> = flags.keys().filter(|name| name.contains(" eln ")).collect();
+        assert_eq!(
+            eln_flags.len(),
+            requests.len() + 1,
+            "the ELN build's flag and one per ELN test: {flags:#?}"
+        );
+        assert_eq!(
+            flags
+                .iter()
+                .find(|(name, _)| name.starts_with("Fedora CI - scratch build - eln"))
+                .map(|(_, f)| f.status.as_str()),
+            Some("success"),
+            "{flags:#?}"
+        );
+
         // A day later the list is due again, and the extras answer an HTML
         // page: the failure is recorded, the last good list stays.
         lists.set_html(ELN_EXTRAS_PATH);

@@ -31,17 +31,7 @@ fn opened(head: &str, updated: i64, topic: &str) -> Value {
 
 /// The flags on the pull request, by check name.
 fn flags(stack: &Stack, project: &str, pr: i64) -> BTreeMap<String, Flag> {
-    stack
-        .distgit
-        .flags()
-        .get(&(project.to_string(), pr))
-        .map(|by_uid| {
-            by_uid
-                .values()
-                .map(|f| (f.username.clone(), f.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
+    stack.flags(project, pr)
 }
 
 async fn koji_submission(stack: &Stack, count: usize) -> clients::standins::koji::Submission {
@@ -147,14 +137,18 @@ async fn a_fork_pull_request_from_message_to_final_flags() {
         let statuses: Vec<&str> = final_flags.values().map(|f| f.status.as_str()).collect();
         assert_eq!(statuses.iter().filter(|s| **s == "failure").count(), 1);
         assert_eq!(statuses.iter().filter(|s| **s == "success").count(), 6);
+        // Each test's flag says its own request's result: the failed one
+        // "1 test failed", the passed ones "all tests passed".
         for flag in final_flags
             .values()
             .filter(|f| !f.username.contains("scratch build"))
         {
-            assert!(
-                flag.comment == "all tests passed" || flag.comment == "1 test failed",
-                "{flag:?}"
-            );
+            let expected = match flag.status.as_str() {
+                "failure" => "1 test failed",
+                "success" => "all tests passed",
+                other => panic!("a test flag ended {other}: {flag:?}"),
+            };
+            assert_eq!(flag.comment, expected, "{flag:?}");
             assert!(!flag.url.is_empty());
         }
         stack.settle(&pool).await;
@@ -226,20 +220,38 @@ async fn three_heads(
 
     stack.publish(&opened(B, 1_729_690_000, "updated")).await;
     let second = koji_submission(stack, 2).await;
+    // Each of the old head's five requests is deleted, once.
+    let mut old_requests: Vec<String> = stack
+        .testing_farm
+        .request_ids()
+        .iter()
+        .map(|id| format!("/requests/{id}"))
+        .collect();
+    old_requests.sort();
     wait_until(
         Duration::from_secs(30),
         "the old requests canceled",
         || async {
-            let deletes = stack
+            let mut deleted: Vec<String> = stack
                 .testing_farm
                 .calls()
-                .iter()
+                .into_iter()
                 .filter(|c| c.method == "DELETE")
-                .count();
-            (deletes >= 5).then_some(())
+                .map(|c| c.path)
+                .collect();
+            deleted.sort();
+            (deleted == old_requests).then_some(())
         },
     )
     .await;
+    assert!(
+        old_requests.iter().all(|path| stack
+            .testing_farm
+            .state(path.trim_start_matches("/requests/"))
+            == Some("cancel-requested".to_owned())),
+        "Testing Farm was asked to cancel each"
+    );
+    stack.testing_farm.finish_cancellations();
     stack
         .koji
         .set_task_state(second.task_id, KojiTaskState::Open, &["x86_64"]);

@@ -12,33 +12,16 @@ use std::time::Duration;
 use clients::distgit::Flag;
 use events::states::KojiTaskState;
 use serde_json::{Value, json};
-use support::stack::{self, Stack};
+use support::stack::{self, Stack, opened, pr_comment as comment};
 use support::wait_until;
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 const PROJECT: &str = "rpms/optee_os";
 const BUILD_FLAG: &str = "Fedora CI - scratch build - rawhide [889f07a]";
 
-/// The real PR-opened message from a fork, with an id of its own.
-fn opened() -> Value {
-    let mut message = stack::message("pagure.pull-request.new-fork.json");
-    message["id"] = json!(uuid::Uuid::new_v4().to_string());
-    message
-}
-
 /// The flags on a pull request, by check name.
 fn flags(stack: &Stack, project: &str, pr: i64) -> BTreeMap<String, Flag> {
-    stack
-        .distgit
-        .flags()
-        .get(&(project.to_string(), pr))
-        .map(|by_uid| {
-            by_uid
-                .values()
-                .map(|f| (f.username.clone(), f.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
+    stack.flags(project, pr)
 }
 
 /// The scratch-build flag once it has left `pending`.
@@ -64,13 +47,13 @@ async fn event(stack: &Stack, message_id: &str) -> Value {
         .unwrap_or_else(|| panic!("no event at {url}"))
 }
 
-/// How many `build` calls the Koji stand-in received.
-fn build_calls(stack: &Stack) -> usize {
+/// How many calls of `method` the Koji stand-in received.
+fn koji_calls(stack: &Stack, method: &str) -> usize {
     stack
         .koji
         .calls()
         .iter()
-        .filter(|m| m.as_str() == "build")
+        .filter(|m| m.as_str() == method)
         .count()
 }
 
@@ -97,8 +80,15 @@ async fn koji_down_past_the_last_attempt_ends_the_build_flag_in_error() {
         assert!(flag.comment.contains("503"), "{flag:?}");
         stack.settle(&pool).await;
 
-        // Every attempt of the job (10, docs/configuration.md) called the hub, and no more.
-        assert_eq!(build_calls(&stack), 10, "{:?}", stack.koji.calls());
+        // Every attempt of the job (10, docs/configuration.md) called the
+        // hub, and no more: each `koji build` stopped at its login.
+        assert_eq!(
+            koji_calls(&stack, "sslLogin"),
+            10,
+            "{:?}",
+            stack.koji.calls()
+        );
+        assert_eq!(koji_calls(&stack, "build"), 0);
         assert!(stack.koji.submissions().is_empty());
         let (state, attempts): (String, i32) =
             sqlx::query_as("SELECT state, attempts FROM jobs WHERE kind = 'submit-scratch-build'")
@@ -146,7 +136,13 @@ async fn a_target_koji_does_not_know_ends_in_error_at_once() {
             "the flag names the problem: {flag:?}"
         );
         stack.settle(&pool).await;
-        assert_eq!(build_calls(&stack), 1, "a refusal is not retried");
+        // `koji build` asks for the target before it submits, and stops.
+        assert_eq!(
+            koji_calls(&stack, "getBuildTarget"),
+            1,
+            "a refusal is not retried"
+        );
+        assert_eq!(koji_calls(&stack, "build"), 0);
         let (state, attempts): (String, i32) =
             sqlx::query_as("SELECT state, attempts FROM jobs WHERE kind = 'submit-scratch-build'")
                 .fetch_one(&pool)
@@ -241,12 +237,7 @@ async fn a_koji_task_with_no_result_in_time_ends_in_error() {
         let flag = final_build_flag(&stack, BUILD_FLAG).await;
         assert_eq!(flag.status, "error", "{flag:?}");
         assert_eq!(flag.comment, "no result from Koji within 4 s");
-        wait_until(
-            Duration::from_secs(30),
-            "the overdue task canceled at Koji",
-            || async { stack.koji.cancellations().contains(&task).then_some(()) },
-        )
-        .await;
+        stack.task_canceled(task).await;
         stack.settle(&pool).await;
         assert!(stack.testing_farm.calls().is_empty());
         assert_eq!(stack.koji.submissions().len(), 1);
@@ -510,23 +501,6 @@ async fn without_run_by_default_only_the_enabled_projects_run() {
 
 // ---------------------------------------------------------- comment commands
 
-/// The real comment message, on the pull request of `opened()`, with the
-/// newest comment `id` written by `user`.
-fn comment(id: i64, user: &str, text: &str) -> Value {
-    let mut message = stack::message("pagure.pull-request.comment.added.json");
-    let mut pr = opened()["body"]["pullrequest"].clone();
-    let mut comment = message["body"]["pullrequest"]["comments"][0].clone();
-    comment["id"] = json!(id);
-    comment["comment"] = json!(text);
-    comment["user"]["name"] = json!(user);
-    comment["user"]["url_path"] = json!(format!("user/{user}"));
-    pr["comments"] = json!([comment]);
-    message["id"] = json!(uuid::Uuid::new_v4().to_string());
-    message["body"]["agent"] = json!(user);
-    message["body"]["pullrequest"] = pr;
-    message
-}
-
 /// The pull request opened and its build closed on Koji; returns the task
 /// id once the tests were requested and everything settled.
 async fn built(stack: &Stack, pool: &sqlx::PgPool) -> i64 {
@@ -657,13 +631,21 @@ async fn two_commands_of_one_packager_look_the_membership_up_once() {
             requests[5]["test"]["tmt"]["url"],
             "https://github.com/fedora-ci/installability-pipeline.git"
         );
-        let calls = stack.fas.calls();
+        // curl asks, gets FASJSON's Negotiate challenge (401), and asks
+        // again with its token: one look-up.
+        let calls: Vec<_> = stack
+            .fas
+            .calls()
+            .into_iter()
+            .filter(|c| c.status != 401)
+            .collect();
         assert_eq!(
             calls.len(),
             1,
             "one FASJSON call for two commands within fas.cache_seconds: {calls:#?}"
         );
         assert!(calls[0].path.contains("zbyszek"), "{calls:#?}");
+        assert_eq!(stack.fas.logins().len(), 1);
     })
     .await
     .expect("test timed out");
@@ -714,6 +696,11 @@ async fn readyz_turns_unready_while_the_database_is_down_and_back() {
             .await
             .expect("healthz answers");
         assert_eq!(live.status(), 200, "alive while the database is down");
+        // Packit's body, which its monitoring reads.
+        assert_eq!(
+            live.json::<Value>().await.expect("JSON"),
+            json!({"status": "We are healthy!"})
+        );
 
         postgres.start_again();
         let (_, body) = wait_until(Duration::from_secs(60), "ready again", || async {
@@ -862,7 +849,7 @@ async fn jobs_cancel_stops_a_job_that_waits_to_run_and_ends_its_flag() {
             },
         )
         .await;
-        assert_eq!(stack.koji.calls(), ["build"]);
+        assert_eq!(stack.koji.calls(), ["sslLogin"]);
 
         let (ok, out, err) = cli(&stack, &["jobs", "cancel", &id.to_string()]);
         assert!(ok, "{out}{err}");
@@ -985,6 +972,208 @@ async fn a_poison_message_is_dead_and_rejected_without_requeue() {
         .await
         .expect("count");
         assert_eq!(recorded, 1);
+    })
+    .await
+    .expect("test timed out");
+}
+
+// ------------------------------------------------- closed and reopened pull requests
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_pull_request_stops_and_reopening_it_builds_again() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        let message = opened();
+        stack.publish(&message).await;
+        let first = wait_until(Duration::from_secs(30), "a build", || async {
+            stack.koji.submissions().first().cloned()
+        })
+        .await;
+        stack
+            .koji
+            .set_task_state(first.task_id, KojiTaskState::Open, &["x86_64"]);
+        stack.publish_koji_task(first.task_id).await;
+        stack.settle(&pool).await;
+
+        // Pagure announces the pull request closed: its running build is
+        // canceled at Koji and its flag ends `canceled`, saying why.
+        let mut closed = opened();
+        closed["topic"] = json!("org.fedoraproject.prod.pagure.pull-request.closed");
+        closed["body"]["pullrequest"]["status"] = json!("Closed");
+        closed["body"]["pullrequest"]["last_updated"] = json!("1729687200");
+        stack.publish(&closed).await;
+        stack.task_canceled(first.task_id).await;
+        let flag = final_build_flag(&stack, BUILD_FLAG).await;
+        assert_eq!(flag.status, "canceled", "{flag:?}");
+        assert!(flag.comment.contains("closed"), "{flag:?}");
+        stack.settle(&pool).await;
+
+        // Reopened with the same head: built again, the same flag back to
+        // pending in place (one flag, its uid unchanged).
+        let mut reopened = opened();
+        reopened["topic"] = json!("org.fedoraproject.prod.pagure.pull-request.reopened");
+        reopened["body"]["pullrequest"]["last_updated"] = json!("1729687400");
+        stack.publish(&reopened).await;
+        let second = wait_until(Duration::from_secs(30), "a second build", || async {
+            stack.koji.submissions().get(1).cloned()
+        })
+        .await;
+        assert_eq!(
+            (second.src.as_str(), second.target.as_str()),
+            (first.src.as_str(), "rawhide")
+        );
+        stack.settle(&pool).await;
+        let flags = flags(&stack, PROJECT, 2);
+        assert_eq!(flags.len(), 1, "{flags:#?}");
+        let again = &flags[BUILD_FLAG];
+        assert_eq!(
+            (again.status.as_str(), again.uid.as_str()),
+            ("pending", flag.uid.as_str())
+        );
+        let event = decided(&stack, &reopened).await;
+        assert_eq!(event["status"], "processed", "{event:#}");
+        assert!(
+            event["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("the pull request was reopened")),
+            "{event:#}"
+        );
+        assert_eq!(stack.koji.submissions().len(), 2);
+    })
+    .await
+    .expect("test timed out");
+}
+
+// ------------------------------------------------- rate limits and concurrency
+
+/// The dist-git writes (flags), in the order they arrived.
+fn distgit_writes(stack: &Stack) -> Vec<clients::standins::distgit::Call> {
+    let mut writes: Vec<_> = stack
+        .distgit
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST")
+        .collect();
+    writes.sort_by_key(|c| c.at);
+    writes
+}
+
+/// The most writes that were being answered at once: at each write's
+/// arrival, how many had arrived and were not answered yet.
+fn most_at_once(writes: &[clients::standins::distgit::Call]) -> usize {
+    writes
+        .iter()
+        .map(|w| {
+            writes
+                .iter()
+                .filter(|o| o.at <= w.at && w.at < o.done)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queues_concurrency_and_rate_hold_for_its_service() {
+    tokio::time::timeout(TIMEOUT, async {
+        // One dist-git write at a time, at most four a second, against a
+        // dist-git that takes 100 ms to answer.
+        let stack = Stack::start().await;
+        stack.distgit.set_delay(Duration::from_millis(100));
+        let _service = stack
+            .spawn(&[
+                ("FEDORA_CI__JOBS__QUEUES__DISTGIT__CONCURRENCY", "1"),
+                ("FEDORA_CI__JOBS__QUEUES__DISTGIT__RATE_PER_SECOND", "4"),
+            ])
+            .await;
+        let pool = stack.db.pool().await;
+        built(&stack, &pool).await;
+        let writes = distgit_writes(&stack);
+        assert!(
+            writes.len() >= 7,
+            "the build's flags and five tests': {}",
+            writes.len()
+        );
+        assert_eq!(most_at_once(&writes), 1, "one at a time");
+        let gaps: Vec<Duration> = writes.windows(2).map(|w| w[1].at - w[0].at).collect();
+        assert!(
+            gaps.iter().all(|gap| *gap >= Duration::from_millis(230)),
+            "a write every 250 ms at most: {gaps:?}"
+        );
+        drop(stack);
+
+        // The same flow with three at a time and no rate: writes overlap,
+        // never more than three.
+        let stack = Stack::start().await;
+        stack.distgit.set_delay(Duration::from_millis(400));
+        let _service = stack
+            .spawn(&[
+                ("FEDORA_CI__JOBS__QUEUES__DISTGIT__CONCURRENCY", "3"),
+                ("FEDORA_CI__JOBS__QUEUES__DISTGIT__RATE_PER_SECOND", "0"),
+            ])
+            .await;
+        let pool = stack.db.pool().await;
+        built(&stack, &pool).await;
+        let most = most_at_once(&distgit_writes(&stack));
+
+        assert!((2..=3).contains(&most), "{most} writes at once");
+    })
+    .await
+    .expect("test timed out");
+}
+
+// ---------------------------------------------------------------- composes
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tests_for_a_compose_testing_farm_does_not_list_end_in_error_unsent() {
+    tokio::time::timeout(TIMEOUT, async {
+        let stack = Stack::start().await;
+        // Koji builds for f40, but Testing Farm's public ranch no longer
+        // lists Fedora-40.
+        let _service = stack.spawn(&[]).await;
+        let pool = stack.db.pool().await;
+        let mut message = opened();
+        message["body"]["pullrequest"]["branch"] = json!("f40");
+        stack.publish(&message).await;
+        stack.close_first_build().await;
+        // Installability names the compose: it ends in error, unsent. The
+        // tests that bring their own environment go to Testing Farm.
+        let name = "Fedora CI - installability - f40 [889f07a]";
+        let flag = wait_until(
+            Duration::from_secs(60),
+            "installability's flag to end",
+            || async {
+                flags(&stack, PROJECT, 2)
+                    .get(name)
+                    .filter(|f| f.status != "pending")
+                    .cloned()
+            },
+        )
+        .await;
+        stack.settle(&pool).await;
+        assert_eq!(flag.status, "error", "{flag:?}");
+        assert!(
+            flag.comment
+                .contains("the compose Fedora-40 is not available in the public Testing Farm"),
+            "{flag:?}"
+        );
+        let requests = stack.testing_farm.requests();
+        assert!(!requests.is_empty());
+        assert!(
+            requests
+                .iter()
+                .all(|r| r["environments"][0].get("os").is_none()),
+            "no request names a compose: {requests:#?}"
+        );
+        let reads = stack
+            .testing_farm
+            .calls()
+            .into_iter()
+            .filter(|c| c.path == "/composes/public")
+            .count();
+        assert_eq!(reads, 1, "the list is read once for all runs");
     })
     .await
     .expect("test timed out");

@@ -1,5 +1,8 @@
-//! `/metrics` during an end-to-end run with trouble in it: every family of
-//! metrics the operators graph has something to show.
+//! `/metrics` during an end-to-end run with trouble in it: each of the
+//! service's own metric families (jobs, queues, breakers, external calls and
+//! errors, events) has something to show. The names Packit's Grafana panels
+//! read (`fedora_ci_koji_builds_*`, `fedora_ci_test_runs_*`, ...) are
+//! checked, counted across two replicas, in `packit_metrics.rs`.
 
 mod support;
 

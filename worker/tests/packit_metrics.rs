@@ -51,12 +51,14 @@ async fn each_transition_counts_once_across_replicas_and_redeliveries() {
         let _first = stack.spawn(&[]).await;
         let second_port = support::free_port();
         let second_api = format!("http://127.0.0.1:{second_port}");
-        let _second = Service::spawn(
+        let kerberos = stack.kerberos_env();
+        let _second = Service::spawn_with_env(
             &stack.config().replace(
                 &format!("127.0.0.1:{}", stack.port),
                 &format!("127.0.0.1:{second_port}"),
             ),
             &["run"],
+            &stack.env_with(&kerberos, &[]),
         );
         wait_until(Duration::from_secs(60), "the second replica", || async {
             get_json(&format!("{second_api}/api/readyz")).await

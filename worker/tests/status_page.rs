@@ -395,6 +395,15 @@ async fn check_pages(
         test_rows.iter().any(|r| r[4] == HOSTILE_SUMMARY),
         "the summary, as text: {test_rows:#?}"
     );
+    // What the test made Testing Farm say, whatever was recorded: one
+    // request passed, one failed, one runs.
+    for shown in ["complete passed", "complete failed", "running"] {
+        assert_eq!(
+            test_rows.iter().filter(|r| r[1] == shown).count(),
+            1,
+            "one test shown {shown:?}: {test_rows:#?}"
+        );
+    }
 
     // Every flag, as recorded.
     assert_flags(section(&page, "flags"), &flags.iter().collect::<Vec<_>>());

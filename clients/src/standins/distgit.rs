@@ -5,9 +5,18 @@
 //! It follows Pagure (`../distgit.rs` lists the facts): form-encoded
 //! writes checked for the fields Pagure requires, `Authorization: token`,
 //! a flag uid that updates the flag in place ("Flag updated"), and
-//! `{"error", "error_code"}` error bodies. Writes are accepted for any
-//! project and pull request; reads answer what a test set up, and 404 for
-//! pull requests it did not.
+//! `{"error", "error_code"}` error bodies.
+//!
+//! It knows only the pull requests a test made exist
+//! ([`DistGitStandin::set_pull_request`], or
+//! [`DistGitStandin::add_pull_request_from_message`] for the pull request a
+//! bus message describes), and their projects. As Pagure's API does
+//! (`pagure/api/fork.py`: `_get_repo` raises `ENOPROJECT`, `_get_request`
+//! `ENOREQ`), a flag or a comment on a pull request of a project it does not
+//! know answers 404 `ENOPROJECT` "Project not found", and on a pull request
+//! it does not know 404 `ENOREQ` "Pull-Request not found"; so does a read of
+//! either. A flag keeps its uid: posting the same uid again replaces the
+//! flag ("Flag updated"), as Pagure's `add_pull_request_flag` does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -120,6 +129,11 @@ impl DistGitStandin {
         );
     }
 
+    /// Every answer takes `delay` from now on, as from a slow dist-git.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        lock(&self.script).set_delay(delay);
+    }
+
     /// Makes `path` exist at commit `sha` in `project` (`rpms/foo` or
     /// `fork/<user>/rpms/foo`).
     pub fn set_file(&self, project: &str, sha: &str, path: &str) {
@@ -143,6 +157,23 @@ impl DistGitStandin {
         lock(&self.inner)
             .pull_requests
             .insert((project.to_owned(), pr), body);
+    }
+
+    /// Makes the pull request a bus message's `pullrequest` object describes
+    /// exist, as it does on dist-git once Pagure announced it: reads of it
+    /// answer that object (Pagure's API and its messages serialize a pull
+    /// request alike, `PullRequest.to_json`), and writes to it are taken.
+    /// False when the object names no project (`project.fullname`) or id.
+    pub fn add_pull_request_from_message(&self, pullrequest: &Value) -> bool {
+        let project = pullrequest
+            .pointer("/project/fullname")
+            .and_then(Value::as_str);
+        let id = pullrequest.get("id").and_then(Value::as_i64);
+        let (Some(project), Some(id)) = (project, id) else {
+            return false;
+        };
+        self.set_pull_request(project, id, pullrequest.clone());
+        true
     }
 
     /// What `GET /api/0/<project>` answers (by default a minimal project).
@@ -288,6 +319,9 @@ async fn dispatch(State(app): State<App>, request: Request) -> Response {
             if !authorized(&inner, &headers) {
                 return invalid_token();
             }
+            if let Some(response) = inner.missing_pull_request(&project, pr) {
+                return response;
+            }
             let flag = match read_flag(&body, &mut inner) {
                 Ok(flag) => flag,
                 Err(errors) => return invalid(errors),
@@ -315,6 +349,9 @@ async fn dispatch(State(app): State<App>, request: Request) -> Response {
             if !authorized(&inner, &headers) {
                 return invalid_token();
             }
+            if let Some(response) = inner.missing_pull_request(&project, pr) {
+                return response;
+            }
             let form = form(&body);
             let Some(text) = form.get("comment").filter(|c| !c.trim().is_empty()) else {
                 return invalid(json!({ "comment": ["This field is required."] }));
@@ -331,10 +368,12 @@ async fn dispatch(State(app): State<App>, request: Request) -> Response {
             }))
             .into_response()
         }
-        ("GET", Route::PullRequest(project, pr)) => match inner.pull_requests.get(&(project, pr)) {
-            Some(body) => axum::Json(body.clone()).into_response(),
-            None => error(StatusCode::NOT_FOUND, "ENOREQ", "Pull-Request not found"),
-        },
+        ("GET", Route::PullRequest(project, pr)) => {
+            if let Some(response) = inner.missing_pull_request(&project, pr) {
+                return response;
+            }
+            axum::Json(inner.pull_requests[&(project, pr)].clone()).into_response()
+        }
         ("GET", Route::Project(project)) => {
             let body = inner
                 .projects
@@ -368,6 +407,24 @@ async fn dispatch(State(app): State<App>, request: Request) -> Response {
             "ENOCODE",
             "Method not allowed",
         ),
+    }
+}
+
+impl Inner {
+    /// Pagure's `_get_repo` then `_get_request`: 404 `ENOPROJECT` for a
+    /// project it does not have, 404 `ENOREQ` for a pull request it does not;
+    /// `None` when the pull request exists.
+    fn missing_pull_request(&self, project: &str, pr: i64) -> Option<Response> {
+        if self.pull_requests.contains_key(&(project.to_owned(), pr)) {
+            return None;
+        }
+        let known_project = self.projects.contains_key(project)
+            || self.pull_requests.keys().any(|(p, _)| p == project);
+        Some(if known_project {
+            error(StatusCode::NOT_FOUND, "ENOREQ", "Pull-Request not found")
+        } else {
+            error(StatusCode::NOT_FOUND, "ENOPROJECT", "Project not found")
+        })
     }
 }
 

@@ -1,8 +1,13 @@
 //! A FASJSON stand-in: `GET /v1/users/<name>/groups/`, paged like FASJSON
 //! (`page_size`, `page_number`, and a `page` object in the answer), 404 for
-//! a user it does not know. It takes no authentication: Kerberos cannot be
-//! stood in for locally, and `curl --negotiate` talks to it like any server
-//! that does not ask for it.
+//! a user it does not know.
+//!
+//! Started with [`FasStandin::start_kerberos`] it asks for a SPNEGO login
+//! on every call, as Fedora's FASJSON does (it sits behind Apache's
+//! `mod_auth_gssapi`): a call without a valid `Authorization: Negotiate`
+//! token gets 401 with `WWW-Authenticate: Negotiate`, and the token is
+//! checked against the test KDC. [`FasStandin::start`] asks for nothing, as
+//! a FASJSON behind a proxy that authenticates would.
 //!
 //! To exercise paging it pages every answer, at most `max_page_size` groups
 //! a page (2 by default), even when asked for more.
@@ -19,6 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::http::standin::{Fault, Server, SharedScript, lock};
+use crate::standins::kerberos::{Acceptor, negotiate_token};
 
 /// One call the stand-in received.
 pub use crate::http::standin::Call;
@@ -28,11 +34,16 @@ struct Inner {
     users: BTreeMap<String, Vec<String>>,
     max_page_size: usize,
     base_url: String,
+    /// Who each accepted call came from, in order.
+    logins: Vec<String>,
+    /// Why each refused login was refused, in order.
+    refused_logins: Vec<String>,
 }
 
 #[derive(Clone)]
 struct App {
     inner: Arc<Mutex<Inner>>,
+    acceptor: Option<Acceptor>,
 }
 
 /// A running FASJSON stand-in; stops when dropped.
@@ -45,17 +56,32 @@ pub struct FasStandin {
 
 impl FasStandin {
     pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// A FASJSON that takes only calls with a SPNEGO login `acceptor`
+    /// verifies.
+    pub async fn start_kerberos(acceptor: Acceptor) -> std::io::Result<Self> {
+        Self::start_with(Some(acceptor)).await
+    }
+
+    async fn start_with(acceptor: Option<Acceptor>) -> std::io::Result<Self> {
         let inner = Arc::new(Mutex::new(Inner {
             users: BTreeMap::new(),
             max_page_size: 2,
             base_url: String::new(),
+            logins: Vec::new(),
+            refused_logins: Vec::new(),
         }));
         let script = SharedScript::default();
+        let app = App {
+            inner: inner.clone(),
+            acceptor,
+        };
         let router = Router::new()
             .route("/v1/users/{name}/groups/", get(groups))
-            .with_state(App {
-                inner: inner.clone(),
-            });
+            .layer(axum::middleware::from_fn_with_state(app.clone(), negotiate))
+            .with_state(app);
         let server = Server::start(router, script.clone()).await?;
         lock(&inner).base_url = server.url();
         Ok(FasStandin {
@@ -108,6 +134,63 @@ impl FasStandin {
     pub fn calls(&self) -> Vec<Call> {
         lock(&self.script).calls()
     }
+
+    /// Who each call that passed the login check came from.
+    pub fn logins(&self) -> Vec<String> {
+        lock(&self.inner).logins.clone()
+    }
+
+    /// Why each refused login was refused.
+    pub fn refused_logins(&self) -> Vec<String> {
+        lock(&self.inner).refused_logins.clone()
+    }
+}
+
+/// The login check in front of every route, as `mod_auth_gssapi` does it.
+async fn negotiate(
+    State(app): State<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(acceptor) = &app.acceptor else {
+        return next.run(request).await;
+    };
+    let Some(token) = negotiate_token(request.headers()) else {
+        return unauthorized();
+    };
+    match acceptor.accept(token).await {
+        Ok(accepted) => {
+            lock(&app.inner).logins.push(accepted.principal);
+            let mut response = next.run(request).await;
+            if let Some(answer) = accepted.token
+                && let Ok(value) = axum::http::HeaderValue::from_str(&format!("Negotiate {answer}"))
+            {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+        Err(reason) => {
+            lock(&app.inner).refused_logins.push(reason);
+            unauthorized()
+        }
+    }
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (axum::http::header::WWW_AUTHENTICATE, "Negotiate"),
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/html; charset=iso-8859-1",
+            ),
+        ],
+        "<html><head><title>401 Unauthorized</title></head><body><h1>Unauthorized</h1></body></html>\n",
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use events::states::KojiTaskState;
@@ -19,6 +19,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::koji::faults;
+use crate::standins::kerberos::{Acceptor, negotiate_token};
+use crate::standins::tls::{self, TestCa};
 use crate::xmlrpc::{self, Fault, Value};
 
 /// A scratch build the hub was asked for.
@@ -49,34 +51,75 @@ impl KojiHub {
     pub const OWNER_ID: i64 = 4641;
     pub const OWNER_NAME: &'static str = "fedora-ci";
 
-    /// Starts the hub on `127.0.0.1`, on a free port.
+    /// Starts a hub that needs no login, on `127.0.0.1` on a free port: a
+    /// development hub. It takes `build` and `cancelTask` from anyone.
     pub async fn start() -> std::io::Result<KojiHub> {
+        Self::start_with(None).await
+    }
+
+    /// Starts a hub that, like Fedora's, serves HTTPS (with a certificate
+    /// `ca` signed, for `localhost`) and takes `build` and `cancelTask` only
+    /// in a session opened by a GSSAPI login (`sslLogin` at
+    /// `/kojihub/ssllogin`) that `acceptor` verifies against the KDC. Its
+    /// URL is `https://localhost:PORT/kojihub`: the name the client asks
+    /// the KDC a ticket for (`HTTP/localhost`).
+    pub async fn start_kerberos(acceptor: Acceptor, ca: &TestCa) -> std::io::Result<KojiHub> {
+        Self::start_with(Some((acceptor, ca.server_config()?))).await
+    }
+
+    async fn start_with(
+        kerberos: Option<(Acceptor, Arc<tokio_rustls::rustls::ServerConfig>)>,
+    ) -> std::io::Result<KojiHub> {
+        let (acceptor, tls) = kerberos.unzip();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
-        let state = Arc::new(Mutex::new(Hub::default()));
+        let state = Arc::new(Mutex::new(Hub {
+            acceptor,
+            ..Hub::default()
+        }));
         let app = Router::new()
             .route("/kojihub", post(handle_post).get(method_not_allowed))
+            .route("/kojihub/ssllogin", post(handle_login))
             .with_state(state.clone());
         let (shutdown, stop) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stop.await;
-            });
-            if let Err(error) = serve.await {
-                tracing::warn!(%error, "koji stand-in stopped");
-            }
-        });
+        let url = match &tls {
+            Some(_) => format!("https://localhost:{}/kojihub", address.port()),
+            None => format!("http://{address}/kojihub"),
+        };
+        let server = match tls {
+            Some(config) => tokio::spawn(tls::serve(listener, app, config, stop)),
+            None => tokio::spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let _ = stop.await;
+                });
+                if let Err(error) = serve.await {
+                    tracing::warn!(%error, "koji stand-in stopped");
+                }
+            }),
+        };
         Ok(KojiHub {
-            url: format!("http://{address}/kojihub"),
+            url,
             state,
             shutdown: Some(shutdown),
             server,
         })
     }
 
-    /// The hub URL (`http://127.0.0.1:PORT/kojihub`), what `[koji] hub_url` takes.
+    /// The hub URL (`http://127.0.0.1:PORT/kojihub`, or
+    /// `https://localhost:PORT/kojihub` for [`KojiHub::start_kerberos`]),
+    /// what `[koji] hub_url` takes.
     pub fn url(&self) -> String {
         self.url.clone()
+    }
+
+    /// Who opened a session, one entry per successful login, in order.
+    pub fn logins(&self) -> Vec<String> {
+        self.hub().logins.clone()
+    }
+
+    /// Why each refused login was refused, in order.
+    pub fn refused_logins(&self) -> Vec<String> {
+        self.hub().refused_logins.clone()
     }
 
     fn hub(&self) -> MutexGuard<'_, Hub> {
@@ -292,6 +335,21 @@ struct Hub {
     calls: Vec<String>,
     scripted: VecDeque<Scripted>,
     targets: Vec<String>,
+    /// `None` for a hub that needs no login.
+    acceptor: Option<Acceptor>,
+    /// Open sessions by id: their key and who logged in.
+    sessions: BTreeMap<i64, (String, String)>,
+    next_session: i64,
+    logins: Vec<String>,
+    refused_logins: Vec<String>,
+}
+
+/// The caller of one XML-RPC call, from its session headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    /// The session's id and who opened it.
+    LoggedIn(i64, String),
 }
 
 /// The build targets the hub knows: one per release branch the tests' real
@@ -320,6 +378,11 @@ impl Default for Hub {
             calls: Vec::new(),
             scripted: VecDeque::new(),
             targets: KNOWN_TARGETS.iter().map(|t| (*t).to_owned()).collect(),
+            acceptor: None,
+            sessions: BTreeMap::new(),
+            next_session: 93_000_000,
+            logins: Vec::new(),
+            refused_logins: Vec::new(),
         }
     }
 }
@@ -547,7 +610,11 @@ fn fault(code: i64, string: impl Into<String>) -> Fault {
     }
 }
 
-async fn handle_post(State(state): State<Arc<Mutex<Hub>>>, body: String) -> Response {
+async fn handle_post(
+    State(state): State<Arc<Mutex<Hub>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let mut hub = state.lock().unwrap_or_else(PoisonError::into_inner);
     let (method, params) = match xmlrpc::decode_call(&body) {
         Ok(call) => call,
@@ -560,11 +627,26 @@ async fn handle_post(State(state): State<Arc<Mutex<Hub>>>, body: String) -> Resp
         }
     };
     hub.calls.push(method.clone());
-    match hub.scripted.pop_front() {
-        Some(Scripted::Http {
+    if let Some(response) = scripted_answer(&mut hub) {
+        return response;
+    }
+    let caller = match hub.caller(&headers) {
+        Ok(caller) => caller,
+        Err(f) => return xml(xmlrpc::encode_fault(&f)),
+    };
+    match dispatch(&mut hub, &caller, &method, params) {
+        Ok(value) => xml(xmlrpc::encode_response(&value)),
+        Err(f) => xml(xmlrpc::encode_fault(&f)),
+    }
+}
+
+/// The next scripted failure, if a test asked for one.
+fn scripted_answer(hub: &mut Hub) -> Option<Response> {
+    match hub.scripted.pop_front()? {
+        Scripted::Http {
             status,
             retry_after,
-        }) => {
+        } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut response = (
                 status,
@@ -577,18 +659,152 @@ async fn handle_post(State(state): State<Arc<Mutex<Hub>>>, body: String) -> Resp
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
-            return response;
+            Some(response)
         }
-        Some(Scripted::Fault(scripted)) => return xml(xmlrpc::encode_fault(&scripted)),
-        None => {}
-    }
-    match dispatch(&mut hub, &method, params) {
-        Ok(value) => xml(xmlrpc::encode_response(&value)),
-        Err(f) => xml(xmlrpc::encode_fault(&f)),
+        Scripted::Fault(scripted) => Some(xml(xmlrpc::encode_fault(&scripted))),
     }
 }
 
-fn dispatch(hub: &mut Hub, method: &str, params: Vec<Value>) -> Result<Value, Fault> {
+/// `POST /kojihub/ssllogin`: on Fedora's hub `mod_auth_gssapi` guards this
+/// URL, so a request without a valid `Authorization: Negotiate` token gets
+/// Apache's 401 with `WWW-Authenticate: Negotiate` and never reaches the
+/// hub; with one, the hub's `sslLogin` opens a session for the principal and
+/// answers `session-id`, `session-key` and `header-auth` (the client then
+/// sends them as `Koji-Session-Id` and `Koji-Session-Key` headers).
+async fn handle_login(
+    State(state): State<Arc<Mutex<Hub>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let acceptor = {
+        let mut hub = state.lock().unwrap_or_else(PoisonError::into_inner);
+        hub.calls.push("sslLogin".to_owned());
+        if let Some(response) = scripted_answer(&mut hub) {
+            return response;
+        }
+        hub.acceptor.clone()
+    };
+    let Some(acceptor) = acceptor else {
+        return xml(xmlrpc::encode_fault(&fault(
+            faults::AUTH_ERROR,
+            "GSSAPI authentication is not enabled on this hub",
+        )));
+    };
+    let Some(token) = negotiate_token(&headers) else {
+        return unauthorized();
+    };
+    let accepted = match acceptor.accept(token).await {
+        Ok(accepted) => accepted,
+        Err(reason) => {
+            state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .refused_logins
+                .push(reason);
+            return unauthorized();
+        }
+    };
+    let mut hub = state.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Err(f) = xmlrpc::decode_call(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|(method, params)| {
+            if method != "sslLogin" {
+                return Err(format!("{method} is not sslLogin"));
+            }
+            bind(
+                "sslLogin",
+                params,
+                [
+                    ("proxyuser", Some(Value::Nil)),
+                    ("proxyauthtype", Some(Value::Nil)),
+                    ("renew", Some(Value::Bool(false))),
+                    ("exclusive", Some(Value::Nil)),
+                ],
+            )
+            .map(|_| ())
+            .map_err(|f| f.string)
+        })
+    {
+        return xml(xmlrpc::encode_fault(&fault(faults::PARAMETER_ERROR, f)));
+    }
+    hub.next_session += 1;
+    let id = hub.next_session;
+    let key = format!("{id}-{}", uuid::Uuid::new_v4().simple());
+    hub.sessions
+        .insert(id, (key.clone(), accepted.principal.clone()));
+    hub.logins.push(accepted.principal);
+    let mut response = xml(xmlrpc::encode_response(&Value::structure([
+        ("session-id", Value::Int(id)),
+        ("session-key", Value::String(key)),
+        ("header-auth", Value::Bool(true)),
+    ])));
+    if let Some(answer) = accepted.token
+        && let Ok(value) = HeaderValue::from_str(&format!("Negotiate {answer}"))
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Apache's answer to a request that `mod_auth_gssapi` did not let in.
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::WWW_AUTHENTICATE, "Negotiate"),
+            (header::CONTENT_TYPE, "text/html; charset=iso-8859-1"),
+        ],
+        "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>401 Unauthorized</title>\n</head><body>\n<h1>Unauthorized</h1>\n</body></html>\n",
+    )
+        .into_response()
+}
+
+impl Hub {
+    /// Who makes a call: the session its `Koji-Session-Id` and
+    /// `Koji-Session-Key` headers name, or nobody. A session the hub does not
+    /// have is refused, as kojihub's `Session` refuses it.
+    fn caller(&self, headers: &HeaderMap) -> Result<Caller, Fault> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let (Some(id), Some(key)) = (header("Koji-Session-Id"), header("Koji-Session-Key")) else {
+            return Ok(Caller::Anonymous);
+        };
+        let id = id.parse::<i64>().unwrap_or(-1);
+        match self.sessions.get(&id) {
+            Some((expected, principal)) if expected == key => {
+                Ok(Caller::LoggedIn(id, principal.clone()))
+            }
+            _ => Err(fault(faults::AUTH_ERROR, "Invalid Session ID/Key")),
+        }
+    }
+}
+
+fn dispatch(
+    hub: &mut Hub,
+    caller: &Caller,
+    method: &str,
+    params: Vec<Value>,
+) -> Result<Value, Fault> {
+    // Writes need a session on a hub with logins (kojihub's `make_task`
+    // calls `assertLogin`, and only a task's owner may cancel it).
+    if hub.acceptor.is_some() && *caller == Caller::Anonymous {
+        match method {
+            "build" => {
+                return Err(fault(
+                    faults::ACTION_NOT_ALLOWED,
+                    "you must be logged in for this operation",
+                ));
+            }
+            "cancelTask" => {
+                return Err(fault(
+                    faults::ACTION_NOT_ALLOWED,
+                    "Cannot cancel task, not owner",
+                ));
+            }
+            _ => {}
+        }
+    }
     match method {
         "getTaskInfo" => {
             let [task_id, request, strict] = bind(
@@ -744,6 +960,135 @@ fn dispatch(hub: &mut Hub, method: &str, params: Vec<Value>) -> Result<Value, Fa
             hub.cancel(id, truthy(&recurse));
             Ok(Value::Nil)
         }
+        // What `koji build` asks before it submits (cli `handle_build`):
+        // the target, then its destination tag. Each target here builds from
+        // `<target>-build` into `<target>-candidate`.
+        "getBuildTarget" => {
+            let [info, _event, strict] = bind(
+                method,
+                params,
+                [
+                    ("info", None),
+                    ("event", Some(Value::Nil)),
+                    ("strict", Some(Value::Bool(false))),
+                ],
+            )?;
+            let found = match &info {
+                Value::String(name) => hub.targets.iter().position(|t| t == name),
+                Value::Int(id) => usize::try_from(*id - 1)
+                    .ok()
+                    .filter(|i| *i < hub.targets.len()),
+                other => return Err(invalid_type(other, "int or str")),
+            };
+            match found {
+                Some(index) => {
+                    let name = hub.targets[index].clone();
+                    let id = i64::try_from(index).unwrap_or(0);
+                    Ok(Value::structure([
+                        ("id", Value::Int(id + 1)),
+                        ("name", Value::String(name.clone())),
+                        ("build_tag", Value::Int(2 * id + 1001)),
+                        ("build_tag_name", Value::String(format!("{name}-build"))),
+                        ("dest_tag", Value::Int(2 * id + 1002)),
+                        ("dest_tag_name", Value::String(format!("{name}-candidate"))),
+                    ]))
+                }
+                None if truthy(&strict) => Err(fault(
+                    faults::GENERIC_ERROR,
+                    format!("No such build target: {}", python_repr(&info)),
+                )),
+                None => Ok(Value::Nil),
+            }
+        }
+        "getTag" => {
+            let [info, strict, _event, _blocked] = bind(
+                method,
+                params,
+                [
+                    ("tagInfo", None),
+                    ("strict", Some(Value::Bool(false))),
+                    ("event", Some(Value::Nil)),
+                    ("blocked", Some(Value::Bool(false))),
+                ],
+            )?;
+            let tag = hub.targets.iter().enumerate().find_map(|(index, target)| {
+                let index = i64::try_from(index).unwrap_or(0);
+                [
+                    (2 * index + 1001, format!("{target}-build")),
+                    (2 * index + 1002, format!("{target}-candidate")),
+                ]
+                .into_iter()
+                .find(|(id, name)| match &info {
+                    Value::Int(wanted) => wanted == id,
+                    Value::String(wanted) => wanted == name,
+                    _ => false,
+                })
+            });
+            match tag {
+                Some((id, name)) => Ok(Value::structure([
+                    ("id", Value::Int(id)),
+                    ("name", Value::String(name)),
+                    (
+                        "arches",
+                        Value::String("aarch64 ppc64le s390x x86_64".to_owned()),
+                    ),
+                    ("locked", Value::Bool(false)),
+                    ("perm", Value::Nil),
+                    ("perm_id", Value::Nil),
+                    ("maven_support", Value::Bool(false)),
+                    ("maven_include_all", Value::Bool(false)),
+                    ("extra", Value::Struct(Vec::new())),
+                ])),
+                None if truthy(&strict) => Err(fault(
+                    faults::GENERIC_ERROR,
+                    format!("No such tagInfo: {}", python_repr(&info)),
+                )),
+                None => Ok(Value::Nil),
+            }
+        }
+        // Koji's own batch call (not `system.multicall`), which `koji
+        // cancel` uses: each result is `[value]` or a fault struct.
+        "multiCall" => {
+            let [calls] = bind(method, params, [("calls", None)])?;
+            let Value::Array(calls) = calls else {
+                return Err(invalid_type(&calls, "list"));
+            };
+            let mut results = Vec::with_capacity(calls.len());
+            for call in calls {
+                let Value::Struct(members) = call else {
+                    return Err(invalid_type(&call, "dict"));
+                };
+                let member = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+                let name = match member("methodName") {
+                    Some(Value::String(name)) if name != "multiCall" => name.clone(),
+                    _ => return Err(fault(faults::GENERIC_ERROR, "Invalid multicall entry")),
+                };
+                let params = match member("params") {
+                    Some(Value::Array(params)) => params.clone(),
+                    _ => Vec::new(),
+                };
+                hub.calls.push(name.clone());
+                results.push(match dispatch(hub, caller, &name, params) {
+                    Ok(value) => Value::Array(vec![value]),
+                    Err(f) => Value::structure([
+                        ("faultCode", Value::Int(f.code)),
+                        ("faultString", Value::String(f.string)),
+                    ]),
+                });
+            }
+            Ok(Value::Array(results))
+        }
+        "logout" => {
+            let [_session_id] = bind(method, params, [("session_id", Some(Value::Nil))])?;
+            if let Caller::LoggedIn(id, _) = caller {
+                hub.sessions.remove(id);
+            }
+            Ok(Value::Nil)
+        }
+        "getKojiVersion" => {
+            let [] = bind(method, params, [])?;
+            Ok(Value::String("1.35.3".to_owned()))
+        }
         "getAPIVersion" => {
             let [] = bind(method, params, [])?;
             Ok(Value::Int(1))
@@ -870,6 +1215,58 @@ fn python_repr(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hub with logins: writes without a session are refused as kojihub
+    /// refuses them (`assertLogin`, and only a task's owner may cancel it);
+    /// reads need none; a session the hub did not open is refused.
+    #[test]
+    fn writes_need_a_session_on_a_hub_with_logins() {
+        let mut hub = Hub {
+            acceptor: Some(Acceptor::new("python3", "/nonexistent", "/nonexistent")),
+            ..Hub::default()
+        };
+        let build = || {
+            vec![
+                Value::String("git+https://src.fedoraproject.org/rpms/foo.git#abc".to_owned()),
+                Value::String("rawhide".to_owned()),
+                Value::structure([("scratch", Value::Bool(true))]),
+            ]
+        };
+        let refused =
+            dispatch(&mut hub, &Caller::Anonymous, "build", build()).expect_err("no session");
+        assert_eq!(
+            (refused.code, refused.string.as_str()),
+            (
+                faults::ACTION_NOT_ALLOWED,
+                "you must be logged in for this operation"
+            )
+        );
+        let refused = dispatch(
+            &mut hub,
+            &Caller::Anonymous,
+            "cancelTask",
+            vec![Value::Int(1)],
+        )
+        .expect_err("no session");
+        assert_eq!(
+            (refused.code, refused.string.as_str()),
+            (faults::ACTION_NOT_ALLOWED, "Cannot cancel task, not owner")
+        );
+        assert!(hub.submissions.is_empty() && hub.cancellations.is_empty());
+        assert!(dispatch(&mut hub, &Caller::Anonymous, "getAPIVersion", Vec::new()).is_ok());
+        let caller = Caller::LoggedIn(7, "fedora-ci@FCI.TEST".to_owned());
+        assert!(matches!(
+            dispatch(&mut hub, &caller, "build", build()),
+            Ok(Value::Int(_))
+        ));
+
+        let mut headers = HeaderMap::new();
+        headers.insert("Koji-Session-Id", HeaderValue::from_static("7"));
+        headers.insert("Koji-Session-Key", HeaderValue::from_static("guessed"));
+        let refused = hub.caller(&headers).expect_err("not a session of the hub");
+        assert_eq!(refused.code, faults::AUTH_ERROR);
+        assert_eq!(hub.caller(&HeaderMap::new()), Ok(Caller::Anonymous));
+    }
 
     #[test]
     fn binds_positional_and_keyword_arguments_as_python_does() {

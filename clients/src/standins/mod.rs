@@ -6,5 +6,7 @@
 pub mod distgit;
 pub mod eln;
 pub mod fas;
+pub mod kerberos;
 pub mod koji;
 pub mod testing_farm;
+pub mod tls;

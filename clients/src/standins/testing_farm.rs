@@ -7,6 +7,21 @@
 //! cancellation answers 200 / 204 / 409 / 404 like Testing Farm, errors carry
 //! `{"message": ...}`. It is a stand-in, not a scheduler: a request stays
 //! `new` until a test moves it on with [`TestingFarmStandin::set_state`].
+//!
+//! Its rules, each as strict as the service's:
+//! - Composes: a request may only name composes the ranch lists at `GET
+//!   /composes/public`, or none (Testing Farm's default; Packit checks
+//!   each compose against that list before it submits,
+//!   `testing_farm_client.py` `distro2compose`). Another compose is refused
+//!   with 400 and a message naming it.
+//! - Request states walk as Testing Farm's do: `new`, `queued`, `running`,
+//!   then `complete` or `error`; a cancellation moves an unfinished request
+//!   to `cancel-requested` (the DELETE answers 200), and the worker then
+//!   ends it `canceled` ([`TestingFarmStandin::finish_cancellations`]); a
+//!   DELETE of a request already `cancel-requested` or `canceled` answers
+//!   204, of a finished one 409, of an unknown one 404.
+//! - Submissions and cancellations need `Authorization: Bearer <token>`
+//!   (401 without); reads need none.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -72,11 +87,14 @@ impl TestingFarmStandin {
     }
 
     async fn start_inner(token: Option<String>) -> std::io::Result<Self> {
+        // The public ranch's Fedora and CentOS Stream composes, and ELN
+        // (`Fedora-eln`, the spelling Testing Farm uses).
         let public = [
             "Fedora-Rawhide",
             "Fedora-43",
             "Fedora-42",
             "Fedora-41",
+            "Fedora-eln",
             "CentOS-Stream-9",
             "CentOS-Stream-10",
         ];
@@ -151,6 +169,21 @@ impl TestingFarmStandin {
         stored.summary = summary.map(str::to_owned);
         stored.updated = now();
         true
+    }
+
+    /// What Testing Farm's worker does after a cancellation was asked for:
+    /// every request in `cancel-requested` ends `canceled`. The count.
+    pub fn finish_cancellations(&self) -> usize {
+        let mut inner = lock(&self.inner);
+        let mut ended = 0;
+        for stored in inner.requests.values_mut() {
+            if stored.state == "cancel-requested" {
+                stored.state = "canceled".to_owned();
+                stored.updated = now();
+                ended += 1;
+            }
+        }
+        ended
     }
 
     /// The state a request is in now (`None` for an unknown id).
@@ -283,6 +316,24 @@ async fn submit(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resp
     {
         return message(StatusCode::BAD_REQUEST, "Request has no environments");
     }
+    let listed = inner.composes.get("public").cloned().unwrap_or_default();
+    // An environment without `os` runs on Testing Farm's default (the tests
+    // that bring their own container do).
+    for environment in body["environments"].as_array().into_iter().flatten() {
+        let Some(os) = environment.get("os") else {
+            continue;
+        };
+        let compose = os.get("compose").and_then(Value::as_str);
+        if !compose.is_some_and(|compose| listed.iter().any(|name| name == compose)) {
+            return message(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "Compose {} is not available in the public ranch",
+                    compose.map_or_else(|| os.to_string(), |c| format!("'{c}'"))
+                ),
+            );
+        }
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let created = now();
     inner.requests.insert(
@@ -360,7 +411,7 @@ async fn cancel(State(app): State<App>, headers: HeaderMap, Path(id): Path<Strin
         "complete" | "error" => message(StatusCode::CONFLICT, "Request already finished"),
         "canceled" | "cancel-requested" => StatusCode::NO_CONTENT.into_response(),
         _ => {
-            stored.state = "canceled".to_owned();
+            stored.state = "cancel-requested".to_owned();
             stored.updated = now();
             StatusCode::OK.into_response()
         }

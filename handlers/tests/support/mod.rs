@@ -155,13 +155,13 @@ pub async fn all_jobs(pool: &PgPool) -> Vec<Value> {
         .collect()
 }
 
-/// Fact look-ups carry the hour they were asked in.
+/// Fact look-ups carry the number of the period they were asked in.
 fn stable_key(key: &str) -> String {
     if key.starts_with("lookup-fact:")
-        && let Some((rest, hour)) = key.rsplit_once(':')
-        && hour.chars().all(|c| c.is_ascii_digit())
+        && let Some((rest, round)) = key.rsplit_once(':')
+        && round.chars().all(|c| c.is_ascii_digit())
     {
-        return format!("{rest}:<hour>");
+        return format!("{rest}:<round>");
     }
     key.to_string()
 }

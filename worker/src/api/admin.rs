@@ -134,7 +134,7 @@ async fn retry_job(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = super::dashboard::path_id(&id)?;
-    if !store::jobs::retry_dead(&state.pool, id).await? {
+    if !crate::jobs::retry_by_operator(&state.pool, id).await? {
         let now = job_state(&state, id).await?;
         return Err(ApiError(
             StatusCode::CONFLICT,

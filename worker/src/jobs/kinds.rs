@@ -26,6 +26,36 @@ pub struct Services {
     pub distgit: Arc<dyn DistGit>,
     pub fas: Arc<dyn Fas>,
     pub eln_lists: Arc<dyn PackageLists>,
+    /// The composes Testing Farm offers, read once in a while.
+    pub composes: Arc<Composes>,
+}
+
+/// The composes of Testing Farm's public ranch (`GET /composes/public`),
+/// kept for [`Composes::KEEP`]: a test run is submitted only for a compose
+/// on that list (REFERENCE: "check against `GET /composes/public`"), so a
+/// branch Testing Farm cannot provision, such as a release not yet branched
+/// there, ends with a flag that says so instead of a request that fails later.
+#[derive(Debug, Default)]
+pub struct Composes {
+    read: tokio::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>,
+}
+
+impl Composes {
+    /// How long a read list is used.
+    pub const KEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    /// The list, read again when older than [`Composes::KEEP`].
+    async fn list(&self, testing_farm: &dyn TestingFarm) -> Result<Vec<String>, ClientError> {
+        let mut read = self.read.lock().await;
+        if let Some((at, list)) = read.as_ref()
+            && at.elapsed() < Self::KEEP
+        {
+            return Ok(list.clone());
+        }
+        let list = testing_farm.composes("public").await?;
+        *read = Some((std::time::Instant::now(), list.clone()));
+        Ok(list)
+    }
 }
 
 /// Why a job's attempt failed.
@@ -241,6 +271,22 @@ async fn submit_testing_farm(
     }
     if run.superseded || run.state != "new" {
         return Ok(json!({"note": format!("not submitted: the run is {}", run.state)}));
+    }
+    if !services.testing_farm.dry_run()
+        && let Some(compose) = run
+            .payload
+            .pointer("/environments/0/os/compose")
+            .and_then(Value::as_str)
+    {
+        let listed = services
+            .composes
+            .list(services.testing_farm.as_ref())
+            .await?;
+        if !listed.iter().any(|c| c == compose) {
+            return Err(JobError::Permanent(format!(
+                "the compose {compose} is not available in the public Testing Farm infrastructure"
+            )));
+        }
     }
     let submitted = services.testing_farm.submit(&run.payload).await;
     // Packit counts a run queued at its first try, whatever Testing Farm says.

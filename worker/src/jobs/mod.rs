@@ -411,6 +411,16 @@ async fn show_breaker(
     }
 }
 
+/// Retry a dead job, as an operator asks (`jobs retry`, the admin API):
+/// fresh attempts, and a given-up submission's build or test run opened
+/// again with its flag back to the text it started with. False if the job is
+/// not dead.
+pub async fn retry_by_operator(pool: &store::PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    let (_, test_text) =
+        checkers::flags::testing_farm_flag(events::states::TestingFarmState::New, None, None);
+    store::jobs::retry_dead(pool, id, checkers::flags::BUILD_BEING_SUBMITTED, &test_text).await
+}
+
 /// Why a job an operator canceled did not run, on its flag and in its decisions.
 pub const CANCELED_BY_AN_OPERATOR: &str = "canceled by an operator";
 

@@ -4,13 +4,22 @@
 //! publish real bus messages, play what the outside world does (Koji closes
 //! a task, Testing Farm finishes a request), and wait until the system
 //! settles before asserting.
+//!
+//! Kerberos is real, as in production: a KDC of the stack's own with the
+//! service's principal and keytab, `[koji] auth = "kerberos"`, so scratch
+//! builds and cancellations go through `kinit -k -t` and the real `koji`
+//! client (PyPI) with its GSSAPI login, and FASJSON calls through `curl
+//! --negotiate`. The Koji and FASJSON stand-ins check each login against
+//! the KDC and refuse writes and calls without one.
 
 use std::time::Duration;
 
 use clients::standins::distgit::DistGitStandin;
 use clients::standins::fas::FasStandin;
+use clients::standins::kerberos::{self, Kdc};
 use clients::standins::koji::KojiHub;
 use clients::standins::testing_farm::TestingFarmStandin;
+use clients::standins::tls::TestCa;
 use serde_json::Value;
 
 use super::{
@@ -32,6 +41,15 @@ pub struct Stack {
     pub testing_farm: TestingFarmStandin,
     pub distgit: DistGitStandin,
     pub fas: FasStandin,
+    pub kdc: Kdc,
+    /// The directory of the Python with `koji` and `gssapi` (PyPI): the
+    /// real `koji` client the service runs.
+    python_bin: std::path::PathBuf,
+    /// The service's home, with the `koji` client's configuration
+    /// (`~/.koji/config`), as Fedora's `/etc/koji.conf` gives it in the image.
+    home: tempfile::TempDir,
+    /// The CA of the Koji stand-in's certificate, which the service trusts.
+    pub ca: TestCa,
     pub port: u16,
 }
 
@@ -49,18 +67,66 @@ impl Stack {
 
     async fn start_with(vhost: Option<TestVhost>, amqp_url: String) -> Stack {
         let db = fresh_database().await;
+        let python = super::python("gssapi, koji, requests_gssapi");
+        let kdc = Kdc::start().expect("a KDC (Debian's krb5-kdc, krb5-admin-server)");
+        let acceptor = kdc.acceptor(&python);
+        let python_bin = std::path::Path::new(&python)
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let testing_farm = TestingFarmStandin::start_with_token(TF_TOKEN)
+            .await
+            .expect("Testing Farm stand-in");
+        // Today's public composes, and Fedora 34's: the gating tests replay
+        // real Bodhi and Koji messages of 2021, when Testing Farm listed it.
+        testing_farm.set_composes(
+            "public",
+            &[
+                "Fedora-Rawhide",
+                "Fedora-43",
+                "Fedora-42",
+                "Fedora-41",
+                "Fedora-34",
+                "Fedora-eln",
+                "CentOS-Stream-9",
+                "CentOS-Stream-10",
+            ],
+        );
+        let ca = TestCa::new().expect("a test CA (openssl)");
+        let koji = KojiHub::start_kerberos(acceptor.clone(), &ca)
+            .await
+            .expect("Koji stand-in");
+        let home = tempfile::Builder::new()
+            .prefix("fci-home-")
+            .tempdir()
+            .expect("a home for the service");
+        std::fs::create_dir_all(home.path().join(".koji")).expect("~/.koji");
+        // Fedora's profile (the koji package's /etc/koji.conf), on the stand-in.
+        std::fs::write(
+            home.path().join(".koji/config"),
+            format!(
+                "[koji]\nserver = {}\nweburl = https://koji.fedoraproject.org/koji\n\
+                 topurl = https://kojipkgs.fedoraproject.org/\nauthtype = kerberos\n",
+                koji.url()
+            ),
+        )
+        .expect("~/.koji/config");
         Stack {
             db,
             vhost,
             amqp_url,
-            koji: KojiHub::start().await.expect("Koji stand-in"),
-            testing_farm: TestingFarmStandin::start_with_token(TF_TOKEN)
-                .await
-                .expect("Testing Farm stand-in"),
+            koji,
+            testing_farm,
             distgit: DistGitStandin::start_with_token(DISTGIT_TOKEN)
                 .await
                 .expect("dist-git stand-in"),
-            fas: FasStandin::start().await.expect("FASJSON stand-in"),
+            fas: FasStandin::start_kerberos(acceptor)
+                .await
+                .expect("FASJSON stand-in"),
+            kdc,
+            python_bin,
+            home,
+            ca,
             port: super::free_port(),
         }
     }
@@ -100,7 +166,9 @@ token = "{DISTGIT_TOKEN}"
 
 [koji]
 hub_url = "{koji}"
-auth = "none"
+auth = "kerberos"
+principal = "{principal}"
+keytab = "{keytab}"
 
 [fas]
 url = "{fas}"
@@ -132,13 +200,60 @@ eln_packages_urls = []
             tf = self.testing_farm.url(),
             distgit = self.distgit.url(),
             koji = self.koji.url(),
+            principal = kerberos::SERVICE_PRINCIPAL,
+            keytab = self.kdc.keytab().display(),
             fas = self.fas.url(),
         )
     }
 
+    /// What the service's environment needs for its Kerberos route, as a
+    /// deployment sets it: `KRB5_CONFIG` naming the realm's KDC, the real
+    /// `koji` client on `PATH`, a home with its configuration, and the CA
+    /// of the hub's certificate.
+    pub fn kerberos_env(&self) -> Vec<(String, String)> {
+        let mut path = self.python_bin.display().to_string();
+        if let Some(system) = std::env::var_os("PATH") {
+            path.push(':');
+            path.push_str(&system.to_string_lossy());
+        }
+        vec![
+            (
+                "KRB5_CONFIG".to_owned(),
+                self.kdc.krb5_config().display().to_string(),
+            ),
+            ("PATH".to_owned(), path),
+            ("HOME".to_owned(), self.home.path().display().to_string()),
+            // Koji's HTTPS, by a private CA: the service's own client and
+            // curl read SSL_CERT_FILE, koji (Python requests) REQUESTS_CA_BUNDLE.
+            (
+                "SSL_CERT_FILE".to_owned(),
+                self.ca.ca_file().display().to_string(),
+            ),
+            (
+                "REQUESTS_CA_BUNDLE".to_owned(),
+                self.ca.ca_file().display().to_string(),
+            ),
+        ]
+    }
+
+    /// [`Stack::kerberos_env`] with `extra` settings after it.
+    pub fn env_with<'a>(
+        &'a self,
+        kerberos: &'a [(String, String)],
+        extra: &[(&'a str, &'a str)],
+    ) -> Vec<(&'a str, &'a str)> {
+        kerberos
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra.iter().copied())
+            .collect()
+    }
+
     /// The service with every role, with extra `FEDORA_CI__...` settings.
     pub async fn spawn(&self, env: &[(&str, &str)]) -> Service {
-        let service = Service::spawn_with_env(&self.config(), &["run"], env);
+        let kerberos = self.kerberos_env();
+        let service =
+            Service::spawn_with_env(&self.config(), &["run"], &self.env_with(&kerberos, env));
         let api = self.api();
         wait_until(
             Duration::from_secs(60),
@@ -149,8 +264,13 @@ eln_packages_urls = []
         service
     }
 
-    /// Publish a serialized message as fedora-messaging would.
+    /// Publish a serialized message as fedora-messaging would. A pull
+    /// request the message describes exists on dist-git from then on, as it
+    /// does when Pagure announces it.
     pub async fn publish(&self, message: &Value) {
+        if let Some(pullrequest) = message["body"].get("pullrequest") {
+            self.distgit.add_pull_request_from_message(pullrequest);
+        }
         let id = message["id"].as_str().expect("an id");
         let topic = message["topic"].as_str().expect("a topic");
         let headers = message
@@ -163,6 +283,34 @@ eln_packages_urls = []
             topic,
             fm_properties(id, field_table(&headers)),
             body.as_bytes(),
+        )
+        .await;
+    }
+
+    /// The flags on a pull request, by check name.
+    pub fn flags(
+        &self,
+        project: &str,
+        pr: i64,
+    ) -> std::collections::BTreeMap<String, clients::distgit::Flag> {
+        self.distgit
+            .flags()
+            .get(&(project.to_string(), pr))
+            .map(|by_uid| {
+                by_uid
+                    .values()
+                    .map(|f| (f.username.clone(), f.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until the service has canceled Koji task `task_id`.
+    pub async fn task_canceled(&self, task_id: i64) {
+        wait_until(
+            Duration::from_secs(60),
+            &format!("Koji task {task_id} canceled"),
+            || async { self.koji.cancellations().contains(&task_id).then_some(()) },
         )
         .await;
     }
@@ -249,6 +397,32 @@ eln_packages_urls = []
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The real PR-opened message from a fork (`rpms/optee_os`, PR 2, head
+/// `889f07a`), with an id of its own.
+pub fn opened() -> Value {
+    let mut message = message("pagure.pull-request.new-fork.json");
+    message["id"] = serde_json::json!(uuid::Uuid::new_v4().to_string());
+    message
+}
+
+/// The real comment message, on the pull request of [`opened`], with the
+/// newest comment `id` written by `user`.
+pub fn pr_comment(id: i64, user: &str, text: &str) -> Value {
+    use serde_json::json;
+    let mut message = message("pagure.pull-request.comment.added.json");
+    let mut pr = opened()["body"]["pullrequest"].clone();
+    let mut comment = message["body"]["pullrequest"]["comments"][0].clone();
+    comment["id"] = json!(id);
+    comment["comment"] = json!(text);
+    comment["user"]["name"] = json!(user);
+    comment["user"]["url_path"] = json!(format!("user/{user}"));
+    pr["comments"] = json!([comment]);
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    message["body"]["agent"] = json!(user);
+    message["body"]["pullrequest"] = pr;
+    message
 }
 
 /// A real bus message of tests/data/bus.
