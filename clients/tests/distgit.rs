@@ -582,8 +582,16 @@ async fn a_project_or_pull_request_dist_git_does_not_have_is_404() {
     }
     assert!(pagure.flags().is_empty());
     assert!(pagure.comments().is_empty());
+    let unknown = client
+        .project("https://src.fedoraproject.org/rpms/no-such-package")
+        .await
+        .expect_err("no such project");
+    assert!(
+        unknown.to_string().contains("Project not found"),
+        "{unknown}"
+    );
     let statuses: Vec<u16> = pagure.calls().iter().map(|c| c.status).collect();
-    assert_eq!(statuses, [404; 4]);
+    assert_eq!(statuses, [404; 5]);
     // A pull request announced on the bus exists from then on.
     let message = events::parse_serialized(
         &std::fs::read_to_string(concat!(

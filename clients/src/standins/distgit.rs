@@ -15,7 +15,8 @@
 //! `ENOREQ`), a flag or a comment on a pull request of a project it does not
 //! know answers 404 `ENOPROJECT` "Project not found", and on a pull request
 //! it does not know 404 `ENOREQ` "Pull-Request not found"; so does a read of
-//! either. A flag keeps its uid: posting the same uid again replaces the
+//! either. (Branches and raw files of any project are answered: a push's
+//! project has no pull request to make it known.) A flag keeps its uid: posting the same uid again replaces the
 //! flag ("Flag updated"), as Pagure's `add_pull_request_flag` does.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -375,6 +376,12 @@ async fn dispatch(State(app): State<App>, request: Request) -> Response {
             axum::Json(inner.pull_requests[&(project, pr)].clone()).into_response()
         }
         ("GET", Route::Project(project)) => {
+            // A project it has: set up, or one of a pull request's.
+            let known = inner.projects.contains_key(&project)
+                || inner.pull_requests.keys().any(|(p, _)| *p == project);
+            if !known {
+                return error(StatusCode::NOT_FOUND, "ENOPROJECT", "Project not found");
+            }
             let body = inner
                 .projects
                 .get(&project)
