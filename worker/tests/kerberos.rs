@@ -313,12 +313,8 @@ async fn an_expired_fasjson_ticket_is_renewed_and_the_command_runs() {
     tokio::time::timeout(TIMEOUT, async {
         let stack = Stack::start().await;
         stack.fas.set_groups("zbyszek", &["packager"]);
-        // Tickets of the service's principal live 5 s; a packager check is
-        // trusted for 1 s, so each command's asks FASJSON again.
-        stack
-            .kdc
-            .set_ticket_lifetime(Duration::from_secs(5))
-            .expect("a short ticket life");
+        // A packager check is trusted for 1 s, so each command's asks
+        // FASJSON again; tickets of the service's principal will live 5 s.
         let _service = stack.spawn(&[("FEDORA_CI__FAS__CACHE_SECONDS", "1")]).await;
         let pool = stack.db.pool().await;
         stack.publish(&opened()).await;
@@ -328,6 +324,11 @@ async fn an_expired_fasjson_ticket_is_renewed_and_the_command_runs() {
         })
         .await;
         stack.settle(&pool).await;
+        // From now on (the build went out with a ticket of the usual life).
+        stack
+            .kdc
+            .set_ticket_lifetime(Duration::from_secs(5))
+            .expect("a short ticket life");
 
         stack
             .publish(&pr_comment(
