@@ -45,8 +45,12 @@ impl HealthWatch {
         let url = format!("{api}/api/healthz");
         let flag = stop.clone();
         let handle = tokio::spawn(async move {
+            // A new connection for each call, as OpenShift's probes make
+            // them: the answer measures the service, not the fate of one
+            // kept-alive connection among the hundreds the test holds.
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(1))
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("client");
             let mut report = HealthReport::default();
