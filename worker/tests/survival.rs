@@ -113,12 +113,7 @@ async fn broker_restart() {
             service.log().contains("reconnecting"),
             "the service noticed the restart"
         );
-        service.sigterm();
-        assert!(
-            service
-                .wait_exit(Duration::from_secs(30))
-                .is_some_and(|s| s.success())
-        );
+        stops_cleanly(&mut service);
     })
     .await
     .expect("test timed out");
@@ -194,12 +189,7 @@ async fn broker_restart_with_deliveries_in_flight() {
             "{held} deliveries held unacknowledged when the broker stopped; {at_stop} recorded \
              while it was away, then delivered again and found recorded"
         );
-        service.sigterm();
-        assert!(
-            service
-                .wait_exit(Duration::from_secs(30))
-                .is_some_and(|s| s.success())
-        );
+        stops_cleanly(&mut service);
     })
     .await
     .expect("test timed out");
@@ -248,12 +238,7 @@ async fn database_restart_with_deliveries_in_flight() {
         .await;
         assert_exactly_once(&pool, "dbinflight").await;
         eprintln!("{held} deliveries held unacknowledged when the database stopped");
-        service.sigterm();
-        assert!(
-            service
-                .wait_exit(Duration::from_secs(30))
-                .is_some_and(|s| s.success())
-        );
+        stops_cleanly(&mut service);
     })
     .await
     .expect("test timed out");
@@ -299,12 +284,7 @@ async fn database_restart() {
             service.log().contains("consumption pauses"),
             "the writer saw the outage"
         );
-        service.sigterm();
-        assert!(
-            service
-                .wait_exit(Duration::from_secs(30))
-                .is_some_and(|s| s.success())
-        );
+        stops_cleanly(&mut service);
     })
     .await
     .expect("test timed out");
@@ -338,4 +318,14 @@ async fn sigkill_and_restart() {
     })
     .await
     .expect("test timed out");
+}
+
+/// SIGTERM, and the service exits 0 within 30 s.
+fn stops_cleanly(service: &mut support::Service) {
+    service.sigterm();
+    assert!(
+        service
+            .wait_exit(Duration::from_secs(30))
+            .is_some_and(|s| s.success())
+    );
 }
